@@ -1,4 +1,13 @@
 //! marlow-sim: the deterministic simulator. It owns virtual time and every random
 //! draw; the simulated Kafka cluster, app instances and faults live in their own modules.
 
+pub mod check;
+pub mod client;
 pub mod cluster;
+pub mod history;
+pub mod rng;
+pub mod run;
+pub mod scheduler;
+pub mod trace;
+pub mod world;
+pub mod workload;

@@ -86,7 +86,7 @@ impl HardenedTask {
     fn alarm_for(&self, before: &Account, after: &Account) -> Option<Alarm> {
         let rule = self.config.alarm;
         rule.crossed_downward(before.balance_minor, after.balance_minor)
-            .then(|| Alarm {
+            .then_some(Alarm {
                 account: after.id,
                 version: after.version,
                 balance_minor: after.balance_minor,

@@ -1,0 +1,216 @@
+//! The subcommands: argument types and what each does. Scenario and argument
+//! problems are reported as one clear line and exit code 2, never a panic.
+
+use crate::report::{print_summary, print_violation, repro_line, SweepTable};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use marlow_scenarios::{DesignKind, Scenario};
+use marlow_sim::run::{run as run_once, RunOptions, RunReport};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+pub const EXIT_INTERNAL: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_DETERMINISM: i32 = 5;
+
+#[derive(Args)]
+pub struct ScenarioArgs {
+    /// A shipped scenario name (see `marlow list`) or a path to a .toml file.
+    pub scenario: String,
+    /// Override the scenario's processor design: `seed` or `hardened`.
+    #[arg(long)]
+    pub design: Option<DesignKind>,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the run's history as JSON lines to FILE (schema: docs/history.md).
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Seeds to run, as A..B (B excluded), e.g. 0..1000.
+    #[arg(long, value_parser = parse_seed_range)]
+    pub seeds: std::ops::Range<u64>,
+    /// Parallel runs (default: the number of cores). Each run is single-threaded.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct ReproArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    #[arg(long)]
+    pub seed: u64,
+    /// Write the run's history as JSON lines to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// Print the readable event trace leading to the violation.
+    #[arg(long)]
+    pub trace: bool,
+    /// How many trace lines to keep and print with --trace.
+    #[arg(long, default_value_t = 60)]
+    pub trace_lines: usize,
+}
+
+fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
+    let (start, end) = text
+        .split_once("..")
+        .ok_or_else(|| format!("expected a range like 0..1000, found {text:?}"))?;
+    let parse = |part: &str| {
+        part.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("expected a non-negative integer, found {part:?}"))
+    };
+    let range = parse(start)?..parse(end)?;
+    if range.is_empty() {
+        return Err(format!("the range {text} holds no seed"));
+    }
+    Ok(range)
+}
+
+/// Loads and validates the scenario, applying `--design`. Prints the error
+/// (naming the file and field) and returns None on a bad scenario.
+fn load(args: &ScenarioArgs) -> Option<Scenario> {
+    match Scenario::resolve(&args.scenario) {
+        Ok(scenario) => Some(match args.design {
+            Some(design) => scenario.with_design(design),
+            None => scenario,
+        }),
+        Err(error) => {
+            eprintln!("error: {error}");
+            None
+        }
+    }
+}
+
+pub fn list() -> i32 {
+    let shipped = marlow_scenarios::shipped();
+    let width = shipped.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    for (name, description) in shipped {
+        println!("{name:<width$}  {description}");
+    }
+    0
+}
+
+/// Measures wall time around a run. The simulation itself never reads the
+/// clock; the report just says how long the host took.
+#[allow(clippy::disallowed_methods)]
+fn timed<T>(work: impl FnOnce() -> T) -> (T, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let value = work();
+    (value, started.elapsed())
+}
+
+fn write_history(report: &RunReport, path: &PathBuf) -> Result<(), i32> {
+    let file = std::fs::File::create(path).map_err(|error| {
+        eprintln!("error: cannot write history to {}: {error}", path.display());
+        EXIT_USAGE
+    })?;
+    let mut writer = std::io::BufWriter::new(file);
+    report.history.write_jsonl(&mut writer).map_err(|error| {
+        eprintln!("error: writing history to {}: {error}", path.display());
+        EXIT_INTERNAL
+    })?;
+    eprintln!("history: {} entries written to {}", report.history.len(), path.display());
+    Ok(())
+}
+
+pub fn run(args: RunArgs) -> i32 {
+    let Some(scenario) = load(&args.scenario) else { return EXIT_USAGE };
+    let options = RunOptions { seed: args.seed, readable_trace_lines: 0 };
+    let (report, wall) = timed(|| run_once(&scenario, &options));
+    print_summary(&report, wall);
+    if let Some(path) = &args.history {
+        if let Err(code) = write_history(&report, path) {
+            return code;
+        }
+    }
+    if let Some(violation) = report.headline() {
+        print_violation(&report, violation, &[]);
+        println!("\nreproduce with:\n  {}", repro_line(&args.scenario.scenario, &report));
+    }
+    report.exit_code()
+}
+
+pub fn repro(args: ReproArgs) -> i32 {
+    let Some(scenario) = load(&args.scenario) else { return EXIT_USAGE };
+    let lines = if args.trace { args.trace_lines.max(1) } else { 0 };
+    let options = RunOptions { seed: args.seed, readable_trace_lines: lines };
+    let (report, wall) = timed(|| run_once(&scenario, &options));
+    // Replay once more and compare: a repro that does not reproduce is a bug.
+    let again = run_once(&scenario, &RunOptions { seed: args.seed, readable_trace_lines: 0 });
+    print_summary(&report, wall);
+    if let Some(path) = &args.history {
+        if let Err(code) = write_history(&report, path) {
+            return code;
+        }
+    }
+    if again.trace_hash != report.trace_hash {
+        eprintln!(
+            "determinism violation: seed {} gave trace hash {} then {}",
+            args.seed, report.trace_hash, again.trace_hash
+        );
+        return EXIT_DETERMINISM;
+    }
+    println!("replayed twice: same trace hash {}", report.trace_hash);
+    match report.headline() {
+        Some(violation) => {
+            let trace = if args.trace { report.trace_lines.as_slice() } else { &[] };
+            print_violation(&report, violation, trace);
+        }
+        None if args.trace => {
+            println!("\nlast {} trace lines:", report.trace_lines.len());
+            report.trace_lines.iter().for_each(|line| println!("  {line}"));
+        }
+        None => {}
+    }
+    report.exit_code()
+}
+
+pub fn sweep(args: SweepArgs) -> i32 {
+    let Some(scenario) = load(&args.scenario) else { return EXIT_USAGE };
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let seeds = args.seeds.clone();
+    let bar = ProgressBar::new(seeds.end - seeds.start);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {msg}  [{elapsed_precise}, eta {eta}]")
+            .expect("valid progress template"),
+    );
+    let next = AtomicU64::new(seeds.start);
+    let table = Mutex::new(SweepTable::default());
+    let (_, wall) = timed(|| {
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                scope.spawn(|| loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= seeds.end {
+                        break;
+                    }
+                    let report = run_once(&scenario, &RunOptions { seed, readable_trace_lines: 0 });
+                    let mut table = table.lock().expect("no thread panics while holding the table");
+                    table.add(&report);
+                    bar.set_message(table.progress_message());
+                    bar.inc(1);
+                });
+            }
+        });
+    });
+    bar.finish_and_clear();
+    let table = table.into_inner().expect("threads are done");
+    table.print(&args.scenario.scenario, &scenario, wall);
+    table.exit_code()
+}

@@ -1,0 +1,46 @@
+//! The `marlow` command line: list, run, sweep and repro over the simulator.
+//! Exit codes follow DESIGN.md: 0 pass, 1 internal error, 2 bad arguments or
+//! scenario, 3 safety violation, 4 liveness violation, 5 determinism violation.
+
+mod commands;
+mod report;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "marlow", version, about = "Deterministic simulation harness for event-sourced accounts on Kafka")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the shipped scenarios with a one-line description.
+    List,
+    /// Run one seed of a scenario and print a summary.
+    Run(commands::RunArgs),
+    /// Run a range of seeds in parallel (across seeds) and summarise.
+    Sweep(commands::SweepArgs),
+    /// Replay one seed exactly; optionally export its history or print its trace.
+    Repro(commands::ReproArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // clap uses 0 for --help/--version and 2 for usage errors, as we do.
+            return ExitCode::from(error.exit_code() as u8);
+        }
+    };
+    let code = match cli.command {
+        Command::List => commands::list(),
+        Command::Run(args) => commands::run(args),
+        Command::Sweep(args) => commands::sweep(args),
+        Command::Repro(args) => commands::repro(args),
+    };
+    ExitCode::from(code as u8)
+}

@@ -1,0 +1,226 @@
+//! The invariant checkers: one observer per invariant of DESIGN.md (S1-S7,
+//! L1-L3), each fed the history one entry at a time, each pure and
+//! deterministic. A checker reports its first violation; `check_history` runs
+//! them all over a finished history, `CheckSuite` does the same as a run goes.
+//!
+//! Judgements "at the end of the run" (liveness, and the end-of-run parts of
+//! S5 and S6) are made by `Checker::finish`, which the suite calls when it sees
+//! the `End` entry. Liveness bounds count from the first `Heal` entry; a history
+//! without `Heal` is never judged for liveness, so a simulator must push `Heal`
+//! even in a run without faults.
+
+mod commands;
+mod deadlines;
+mod id_map;
+mod invariant;
+mod replay;
+pub mod testkit;
+mod trace;
+mod violation;
+
+mod always_applied_once;
+mod always_balance_non_negative;
+mod always_money_conserved;
+mod always_nothing_lost;
+mod always_one_alarm_per_crossing;
+mod always_restored_state_matches_log;
+mod always_versions_gap_free;
+mod eventually_every_command_resolved;
+mod eventually_every_crossing_alarmed;
+mod eventually_retries_drain;
+
+pub use always_applied_once::AlwaysAppliedOnce;
+pub use always_balance_non_negative::AlwaysBalanceNonNegative;
+pub use always_money_conserved::AlwaysMoneyConserved;
+pub use always_nothing_lost::AlwaysNothingLost;
+pub use always_one_alarm_per_crossing::AlwaysOneAlarmPerCrossing;
+pub use always_restored_state_matches_log::AlwaysRestoredStateMatchesLog;
+pub use always_versions_gap_free::AlwaysVersionsGapFree;
+pub use eventually_every_command_resolved::EventuallyEveryCommandResolved;
+pub use eventually_every_crossing_alarmed::EventuallyEveryCrossingAlarmed;
+pub use eventually_retries_drain::EventuallyRetriesDrain;
+pub use invariant::Invariant;
+pub use trace::{related_entries, trace_slice};
+pub use violation::{format_us, RecordRef, Violation};
+
+use crate::history::{HistoryEntry, Step};
+use marlow_model::alarm::DEFAULT_ALARM_THRESHOLD_MINOR;
+use std::collections::BTreeSet;
+
+/// An observer of one invariant.
+pub trait Checker {
+    fn invariant(&self) -> Invariant;
+
+    /// Looks at the next entry; returns a violation the moment it sees one.
+    /// After reporting, a checker may be fed further entries but need not
+    /// report again.
+    fn observe(&mut self, entry: &HistoryEntry) -> Option<Violation>;
+
+    /// Judges what is left when the run ends at `end_at_us` (after `End` has
+    /// been observed): liveness, and end-of-run accounting.
+    fn finish(&mut self, end_at_us: u64) -> Option<Violation>;
+}
+
+/// What the checkers need to know about a run. Every bound is in simulated
+/// microseconds, counted from the first `Heal` entry (or from the moment the
+/// thing began, if that is later).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckConfig {
+    /// The low-balance threshold alarms are about, in minor units.
+    pub alarm_threshold_minor: i64,
+    /// L1: a command must be resolved within this long.
+    pub outcome_bound_us: u64,
+    /// L2: a downward crossing must be alarmed within this long.
+    pub alarm_bound_us: u64,
+    /// L3: no re-enqueue may be committed later than this after `Heal`.
+    pub reenqueue_drain_bound_us: u64,
+    /// S4: whether a restored store may hold a prefix of an account's log
+    /// rather than all of it. `false` (the hardened design) for a task that
+    /// writes the events itself and so must hold every one it committed; `true`
+    /// for a task that consumes the events topic and may lag behind it (the
+    /// seed design's aggregator).
+    pub restore_may_lag_log: bool,
+    /// The invariants to check; all by default.
+    pub enabled: BTreeSet<Invariant>,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        CheckConfig {
+            alarm_threshold_minor: DEFAULT_ALARM_THRESHOLD_MINOR,
+            outcome_bound_us: 30_000_000,
+            alarm_bound_us: 30_000_000,
+            reenqueue_drain_bound_us: 60_000_000,
+            restore_may_lag_log: false,
+            enabled: Invariant::ALL.into_iter().collect(),
+        }
+    }
+}
+
+impl CheckConfig {
+    /// The default configuration restricted to `invariants`.
+    pub fn only(invariants: &[Invariant]) -> CheckConfig {
+        CheckConfig {
+            enabled: invariants.iter().copied().collect(),
+            ..CheckConfig::default()
+        }
+    }
+}
+
+/// A fresh checker for every enabled invariant, in `Invariant::ALL` order.
+pub fn checkers(config: &CheckConfig) -> Vec<Box<dyn Checker>> {
+    Invariant::ALL
+        .into_iter()
+        .filter(|invariant| config.enabled.contains(invariant))
+        .map(|invariant| checker(invariant, config))
+        .collect()
+}
+
+/// A fresh checker of one invariant.
+pub fn checker(invariant: Invariant, config: &CheckConfig) -> Box<dyn Checker> {
+    match invariant {
+        Invariant::S1 => Box::new(AlwaysBalanceNonNegative::new()),
+        Invariant::S2 => Box::new(AlwaysAppliedOnce::new()),
+        Invariant::S3 => Box::new(AlwaysVersionsGapFree::new()),
+        Invariant::S4 => Box::new(AlwaysRestoredStateMatchesLog::new(config)),
+        Invariant::S5 => Box::new(AlwaysMoneyConserved::new()),
+        Invariant::S6 => Box::new(AlwaysNothingLost::new()),
+        Invariant::S7 => Box::new(AlwaysOneAlarmPerCrossing::new(config)),
+        Invariant::L1 => Box::new(EventuallyEveryCommandResolved::new(config)),
+        Invariant::L2 => Box::new(EventuallyEveryCrossingAlarmed::new(config)),
+        Invariant::L3 => Box::new(EventuallyRetriesDrain::new(config)),
+    }
+}
+
+/// Runs the enabled checkers over a history as it is written: feed every entry
+/// to `observe`; the suite finishes itself when it sees `End`. Each invariant
+/// reports its first violation only.
+pub struct CheckSuite {
+    checkers: Vec<Box<dyn Checker>>,
+    violations: Vec<Violation>,
+    /// Whether `checkers[i]` has reported (and so is no longer fed).
+    fired: Vec<bool>,
+    finished: bool,
+}
+
+impl CheckSuite {
+    pub fn new(config: &CheckConfig) -> CheckSuite {
+        let checkers = checkers(config);
+        let fired = vec![false; checkers.len()];
+        CheckSuite {
+            checkers,
+            violations: Vec::new(),
+            fired,
+            finished: false,
+        }
+    }
+
+    pub fn observe(&mut self, entry: &HistoryEntry) {
+        assert!(
+            !self.finished,
+            "a finished check suite was fed another entry"
+        );
+        for (checker, fired) in self.checkers.iter_mut().zip(self.fired.iter_mut()) {
+            if *fired {
+                continue;
+            }
+            if let Some(violation) = checker.observe(entry) {
+                assert_eq!(violation.invariant, checker.invariant());
+                self.violations.push(violation);
+                *fired = true;
+            }
+        }
+        if matches!(entry.step, Step::End) {
+            self.finish(entry.at_us);
+        }
+    }
+
+    /// Judges the end of the run. Called by `observe` on `End`; call it
+    /// yourself only for a history that ended without one.
+    pub fn finish(&mut self, end_at_us: u64) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        for (checker, fired) in self.checkers.iter_mut().zip(self.fired.iter_mut()) {
+            if *fired {
+                continue;
+            }
+            if let Some(violation) = checker.finish(end_at_us) {
+                assert_eq!(violation.invariant, checker.invariant());
+                self.violations.push(violation);
+                *fired = true;
+            }
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The violations so far, in the order they were found.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// The violations, at most one per invariant, in history order.
+    pub fn into_violations(mut self) -> Vec<Violation> {
+        self.violations
+            .sort_by_key(|violation| (violation.history_seq, violation.invariant));
+        self.violations
+    }
+}
+
+/// Checks a whole history: the first violation of each enabled invariant, in
+/// history order. End-of-run judgements are made only if the history has an
+/// `End` entry.
+pub fn check_history(history: &[HistoryEntry], config: &CheckConfig) -> Vec<Violation> {
+    let mut suite = CheckSuite::new(config);
+    for entry in history {
+        suite.observe(entry);
+        if suite.is_finished() {
+            break;
+        }
+    }
+    suite.into_violations()
+}

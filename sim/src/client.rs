@@ -1,0 +1,162 @@
+//! ATM clients: each an independent seeded stream of operations that waits for
+//! each command's outcome, and on timeout resubmits (same command id, or a new
+//! one as the original ATMs did) or gives up. The setup actor that opens the
+//! accounts is a client too, one that may have many commands in flight.
+
+use crate::rng::SimRng;
+use marlow_model::{AccountId, ClientId, Command, CommandId, CommandKind, OccToken, OwnerId};
+use marlow_scenarios::Resubmit;
+use std::collections::BTreeMap;
+
+/// A command the client is waiting on, and which attempt is the live one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Waiting {
+    pub command: Command,
+    pub attempt: u32,
+}
+
+/// What a client does when a command's wait ran out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OnTimeout {
+    /// Send this command (same or new id) as attempt `attempt`.
+    Resubmit { command: Command, attempt: u32 },
+    GiveUp,
+}
+
+pub struct AtmClient {
+    pub id: ClientId,
+    pub rng: SimRng,
+    /// Keys commands with the legacy 8-byte account key (W3).
+    pub legacy_keys: bool,
+    next_seq: u64,
+    /// In flight, by command id. ATMs hold at most one.
+    waiting: BTreeMap<CommandId, Waiting>,
+}
+
+impl AtmClient {
+    pub fn new(id: ClientId, rng: SimRng, legacy_keys: bool) -> AtmClient {
+        AtmClient {
+            id,
+            rng,
+            legacy_keys,
+            next_seq: 0,
+            waiting: BTreeMap::new(),
+        }
+    }
+
+    fn fresh_id(&mut self) -> CommandId {
+        let id = CommandId {
+            client: self.id,
+            seq: self.next_seq,
+        };
+        self.next_seq += 1;
+        id
+    }
+
+    /// Builds a new command (attempt 0) and starts waiting on it.
+    pub fn start(&mut self, account: AccountId, issuer: OwnerId, kind: CommandKind) -> Command {
+        let command = Command {
+            id: self.fresh_id(),
+            account,
+            issuer,
+            occ: OccToken::Any,
+            kind,
+        };
+        let waiting = Waiting {
+            command: command.clone(),
+            attempt: 0,
+        };
+        self.waiting.insert(command.id, waiting);
+        command
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Whether `command` at `attempt` is the live wait (an older attempt's
+    /// timer, or a command already answered, is stale).
+    pub fn is_waiting_on(&self, command: CommandId, attempt: u32) -> bool {
+        self.waiting
+            .get(&command)
+            .is_some_and(|waiting| waiting.attempt == attempt)
+    }
+
+    /// An outcome arrived. Returns true if the client was waiting for it (only
+    /// then has the ATM been told); late answers to abandoned commands are not.
+    pub fn resolve(&mut self, command: CommandId) -> bool {
+        self.waiting.remove(&command).is_some()
+    }
+
+    /// The wait for `command` ran out: resubmit per the policy, or give up.
+    pub fn time_out(&mut self, command: CommandId, policy: Resubmit, max_resubmits: u32) -> OnTimeout {
+        let Some(waiting) = self.waiting.remove(&command) else {
+            return OnTimeout::GiveUp;
+        };
+        let attempt = waiting.attempt + 1;
+        if attempt > max_resubmits || policy == Resubmit::Never {
+            return OnTimeout::GiveUp;
+        }
+        let mut resent = waiting.command;
+        if policy == Resubmit::NewId {
+            resent.id = self.fresh_id();
+        }
+        self.waiting.insert(
+            resent.id,
+            Waiting {
+                command: resent.clone(),
+                attempt,
+            },
+        );
+        OnTimeout::Resubmit {
+            command: resent,
+            attempt,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SeedStreams;
+
+    fn client() -> AtmClient {
+        AtmClient::new(ClientId(3), SeedStreams::new(1).stream("client/3"), false)
+    }
+
+    #[test]
+    fn same_id_resubmission_keeps_the_idempotency_key() {
+        let mut atm = client();
+        let sent = atm.start(AccountId(1), OwnerId(1), CommandKind::Deposit { amount_minor: 5 });
+        match atm.time_out(sent.id, Resubmit::SameId, 3) {
+            OnTimeout::Resubmit { command, attempt } => {
+                assert_eq!((command.id, attempt), (sent.id, 1));
+                assert!(atm.is_waiting_on(sent.id, 1) && !atm.is_waiting_on(sent.id, 0));
+            }
+            other => panic!("expected a resubmission, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn new_id_resubmission_abandons_the_old_command() {
+        let mut atm = client();
+        let sent = atm.start(AccountId(1), OwnerId(1), CommandKind::Deposit { amount_minor: 5 });
+        let OnTimeout::Resubmit { command, .. } = atm.time_out(sent.id, Resubmit::NewId, 3) else {
+            panic!("expected a resubmission");
+        };
+        assert_ne!(command.id, sent.id);
+        assert!(!atm.resolve(sent.id), "a late answer to the old id is not told");
+        assert!(atm.resolve(command.id));
+        assert_eq!(atm.in_flight(), 0);
+    }
+
+    #[test]
+    fn gives_up_after_the_last_resubmission() {
+        let mut atm = client();
+        let sent = atm.start(AccountId(1), OwnerId(1), CommandKind::Deposit { amount_minor: 5 });
+        assert!(matches!(atm.time_out(sent.id, Resubmit::SameId, 1), OnTimeout::Resubmit { .. }));
+        assert_eq!(atm.time_out(sent.id, Resubmit::SameId, 1), OnTimeout::GiveUp);
+        let other = atm.start(AccountId(1), OwnerId(1), CommandKind::Deposit { amount_minor: 5 });
+        assert_eq!(atm.time_out(other.id, Resubmit::Never, 5), OnTimeout::GiveUp);
+    }
+}

@@ -1,0 +1,141 @@
+//! The history of a run: every client invoke and outcome, every record that
+//! became visible on an output topic, every store restore, fault, rebalance and
+//! phase change, in order, with simulated time. Checkers read only this, so the
+//! same checkers audit a simulated run and a real one. Exported as JSON lines
+//! (one `HistoryEntry` per line); the schema is documented in docs/history.md.
+
+use marlow_model::{Account, Alarm, ClientId, Command, CommandId, DeadLetter, Event, Outcome};
+use serde::{Deserialize, Serialize};
+
+/// One observable step. `seq` is the entry's index in the history (a total
+/// order); `at_us` its simulated (or, in real mode, wall-clock) time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub seq: u64,
+    pub at_us: u64,
+    #[serde(flatten)]
+    pub step: Step,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// A client sent a command (attempt 0) or resubmitted it (attempt > 0;
+    /// the command id is the same if the design is idempotent, new otherwise).
+    Invoke {
+        client: ClientId,
+        attempt: u32,
+        command: Command,
+    },
+    /// A client learned the outcome of a command. In the seed design an
+    /// acceptance is learned from the command's event; rejections are never
+    /// told, so they end in a timeout.
+    ClientOutcome { client: ClientId, outcome: Outcome },
+    /// A client stopped waiting for a command's outcome.
+    ClientTimeout {
+        client: ClientId,
+        command: CommandId,
+        attempt: u32,
+    },
+    /// A record became visible to read_committed consumers of an output topic.
+    Committed {
+        topic: String,
+        partition: u32,
+        offset: u64,
+        record: CommittedRecord,
+    },
+    /// An app instance rebuilt a task's store for a partition; `accounts` is the
+    /// account state the restored store holds (for S4).
+    Restore {
+        instance: u32,
+        task: String,
+        partition: u32,
+        records_replayed: u64,
+        accounts: Vec<Account>,
+    },
+    /// A fault fired (crash, restart, pause, broker restart, ...), described.
+    Fault { fault: String },
+    /// A consumer group finished a rebalance.
+    Rebalance {
+        group: String,
+        generation: u32,
+        members: Vec<String>,
+    },
+    /// The run moved from the safety phase (faults on) to the liveness phase
+    /// (faults healed); liveness bounds count from here.
+    Heal,
+    /// The run ended; liveness checkers judge what is still pending.
+    End,
+}
+
+/// A decoded output record. Records a checker has no use for keep their kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CommittedRecord {
+    Event(Event),
+    Outcome(Outcome),
+    Alarm(Alarm),
+    DeadLetter(DeadLetter),
+    /// A command re-enqueued by the seed design (W5 traffic).
+    Reenqueue { command: CommandId },
+    Other { message_kind: String },
+}
+
+/// An append-only, size-bounded history. Past `max_entries` a run stops with an
+/// internal error rather than eat the machine's memory.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    entries: Vec<HistoryEntry>,
+}
+
+impl History {
+    pub fn new() -> History {
+        History::default()
+    }
+
+    pub fn push(&mut self, at_us: u64, step: Step) -> &HistoryEntry {
+        let seq = self.entries.len() as u64;
+        assert!(
+            self.entries.last().is_none_or(|last| last.at_us <= at_us),
+            "history time must not go backwards"
+        );
+        self.entries.push(HistoryEntry { seq, at_us, step });
+        self.entries.last().expect("just pushed")
+    }
+
+    pub fn entries(&self) -> &[HistoryEntry] {
+        &self.entries
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Writes the history as JSON lines.
+    pub fn write_jsonl(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        for entry in &self.entries {
+            serde_json::to_writer(&mut *out, entry)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// Reads a history written by `write_jsonl` (or by someone else's tool).
+    pub fn read_jsonl(input: impl std::io::BufRead) -> Result<History, String> {
+        let mut history = History::new();
+        for (number, line) in input.lines().enumerate() {
+            let line = line.map_err(|error| format!("line {}: {error}", number + 1))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let entry: HistoryEntry = serde_json::from_str(&line)
+                .map_err(|error| format!("line {}: {error}", number + 1))?;
+            history.entries.push(entry);
+        }
+        Ok(history)
+    }
+}

@@ -1,0 +1,140 @@
+//! An app instance: a consumer-group member that runs the design's stream
+//! tasks for the partitions it is assigned. This file holds its state; the
+//! world (`app.rs`) drives it through the cluster. A crash drops everything
+//! here but the instance's index and its next incarnation number.
+
+use super::events::SimEvent;
+use crate::cluster::{MemberId, ProducerIdentity, ProducerSession, TopicPartition};
+use marlow_model::task::{KvStore, OutRecord, StoreWrite, StreamTask};
+use std::collections::BTreeMap;
+
+/// Where the instance is in its group's protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// Crashed or stopped: not a member, does nothing.
+    Down,
+    /// Asked to join; waiting for the coordinator's answer.
+    Joining { member: Option<MemberId> },
+    /// Holds an assignment for `generation`.
+    Stable {
+        member: MemberId,
+        generation: i32,
+        assignment: Vec<TopicPartition>,
+    },
+}
+
+/// One stream task for one partition, with its local store.
+pub struct TaskSlot {
+    pub task_index: usize,
+    pub partition: u32,
+    pub store: KvStore,
+}
+
+/// A processed batch on its way to the broker.
+#[derive(Default)]
+pub struct PendingBatch {
+    pub records: Vec<OutRecord>,
+    /// Store writes per (task index, partition), for the changelogs.
+    pub changelog: Vec<(usize, u32, StoreWrite)>,
+    /// Input positions after the batch, per input partition.
+    pub positions: BTreeMap<TopicPartition, u64>,
+    /// Partitions this batch's transaction touched.
+    pub touched: Vec<TopicPartition>,
+}
+
+pub struct Instance {
+    pub index: u32,
+    pub incarnation: u32,
+    pub membership: Membership,
+    /// Paused instances defer their events until resumed.
+    pub paused: bool,
+    /// Cleanly stopped instances stay down even when faults heal.
+    pub stopped: bool,
+    /// Exactly-once producer, after `init_producer_id`.
+    pub producer: Option<(ProducerIdentity, ProducerSession)>,
+    /// Task slots by (task index, partition), restored on assignment.
+    pub slots: BTreeMap<(usize, u32), TaskSlot>,
+    /// Next offset to read per assigned input partition.
+    pub positions: BTreeMap<TopicPartition, u64>,
+    /// Positions as last committed (at-least-once) or sent (exactly-once).
+    pub committed: BTreeMap<TopicPartition, u64>,
+    /// A batch between Poll and Flush (or Flush and CommitTxn).
+    pub in_flight: Option<PendingBatch>,
+    /// Rotates which partition a poll reads first, for fairness.
+    pub poll_cursor: usize,
+    /// Events that arrived while paused, replayed in order on resume.
+    pub deferred: Vec<SimEvent>,
+}
+
+impl Instance {
+    pub fn new(index: u32) -> Instance {
+        Instance {
+            index,
+            incarnation: 0,
+            membership: Membership::Down,
+            paused: false,
+            stopped: false,
+            producer: None,
+            slots: BTreeMap::new(),
+            positions: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            in_flight: None,
+            poll_cursor: 0,
+            deferred: Vec::new(),
+        }
+    }
+
+    /// The transactional id survives restarts, so a restarted instance fences
+    /// its own previous incarnation.
+    pub fn transactional_id(&self) -> String {
+        format!("marlow-app-{}", self.index)
+    }
+
+    /// Forgets everything held in memory (a crash, or a failed transaction
+    /// whose local effects must be rolled back by restoring).
+    pub fn drop_tasks(&mut self) {
+        self.slots.clear();
+        self.positions.clear();
+        self.committed.clear();
+        self.in_flight = None;
+    }
+
+    /// A crash: memory gone, a new incarnation, not a member any more (the
+    /// group notices only when the session times out).
+    pub fn crash(&mut self) {
+        self.drop_tasks();
+        self.producer = None;
+        self.membership = Membership::Down;
+        self.incarnation += 1;
+        self.paused = false;
+    }
+
+    pub fn is_live(&self, incarnation: u32) -> bool {
+        self.incarnation == incarnation && self.membership != Membership::Down
+    }
+
+    pub fn member_id(&self) -> Option<&MemberId> {
+        match &self.membership {
+            Membership::Joining { member } => member.as_ref(),
+            Membership::Stable { member, .. } => Some(member),
+            Membership::Down => None,
+        }
+    }
+
+    pub fn assignment(&self) -> &[TopicPartition] {
+        match &self.membership {
+            Membership::Stable { assignment, .. } => assignment,
+            _ => &[],
+        }
+    }
+}
+
+/// The slots an input partition feeds: every task that reads the topic.
+pub fn tasks_reading(tasks: &[Box<dyn StreamTask>], topic: &str) -> Vec<usize> {
+    tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, task)| task.input_topics().contains(&topic))
+        .map(|(index, _)| index)
+        .collect()
+}

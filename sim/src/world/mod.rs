@@ -1,0 +1,327 @@
+//! The simulated world of one run: the cluster, the app instances running the
+//! design's tasks, the ATM clients, the fault source, the history and the trace.
+//! `World::run` is the discrete-event loop: pop the earliest event, record it
+//! in the trace, handle it. Faults fire during the safety phase; at `Heal`
+//! they stop and everything pending must finish within the liveness bound.
+
+mod app;
+mod atm;
+pub mod events;
+mod faults;
+pub mod instance;
+mod observer;
+
+use crate::client::AtmClient;
+use crate::cluster::{Cleanup, Cluster, TopicConfig};
+use crate::history::{History, Step};
+use crate::rng::{chance, uniform_inclusive, SeedStreams, SimRng};
+use crate::scheduler::Scheduler;
+use crate::trace::Trace;
+use crate::workload::WorkloadPlan;
+use events::{Choice, SimEvent, TraceStep};
+use instance::Instance;
+use marlow_model::task::{changelog_topic, topics, StreamTask};
+use marlow_model::ClientId;
+use marlow_scenarios::{CleanupPolicy, Faults, ProcessingGuarantee, Scenario};
+use observer::Observer;
+
+/// The consumer group all app instances belong to.
+pub const APP_GROUP: &str = "marlow-app";
+/// Bounds that keep one run within memory, whatever the scenario says.
+const MAX_PENDING_EVENTS: usize = 1 << 22;
+const MAX_HISTORY_ENTRIES: usize = 20_000_000;
+
+/// Counters for the run summary.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub commands_sent: u64,
+    pub resubmissions: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub dead_letters: u64,
+    pub alarms: u64,
+    pub rebalances: u64,
+    pub faults: u64,
+    pub restores: u64,
+    pub aborted_transactions: u64,
+}
+
+pub struct World {
+    pub scenario: Scenario,
+    pub faults: Faults,
+    pub(crate) scheduler: Scheduler<SimEvent>,
+    pub cluster: Cluster,
+    pub(crate) tasks: Vec<Box<dyn StreamTask>>,
+    pub(crate) instances: Vec<Instance>,
+    pub(crate) clients: Vec<AtmClient>,
+    pub(crate) setup: AtmClient,
+    pub(crate) plan: WorkloadPlan,
+    pub(crate) observer: Observer,
+    pub history: History,
+    pub trace: Trace,
+    pub counters: Counters,
+    pub(crate) latency_rng: SimRng,
+    pub(crate) fault_rng: SimRng,
+    pub(crate) opened_extra: u32,
+    pub(crate) healed: bool,
+    pub(crate) ended: bool,
+    pub(crate) setup_done: bool,
+}
+
+impl World {
+    /// Builds the world for (scenario, seed): topics, instances, clients, and
+    /// the first events. `readable_trace_lines` > 0 keeps that many lines.
+    pub fn new(scenario: &Scenario, seed: u64, readable_trace_lines: usize) -> World {
+        let streams = SeedStreams::new(seed);
+        let mut swarm_rng = streams.stream("swarm");
+        let faults = if scenario.faults.swarm {
+            scenario.faults.swarm_draw(|| rand::Rng::random::<f64>(&mut swarm_rng))
+        } else {
+            scenario.faults.clone()
+        };
+        let tasks = scenario.design_config().tasks();
+        let workload = &scenario.workload;
+        let clients = (0..workload.clients)
+            .map(|index| {
+                let mut rng = streams.stream(&format!("client/{index}"));
+                let legacy = chance(&mut rng, workload.key_encoding_legacy_fraction);
+                AtmClient::new(ClientId(index), rng, legacy)
+            })
+            .collect();
+        let setup = AtmClient::new(ClientId(workload.clients), streams.stream("setup"), false);
+        let mut trace = if readable_trace_lines > 0 {
+            Trace::readable(readable_trace_lines)
+        } else {
+            Trace::hashing()
+        };
+        trace.record(0, &TraceStep::Draw(&Choice::Options(fault_options(&faults))));
+        let mut world = World {
+            scenario: scenario.clone(),
+            faults,
+            scheduler: Scheduler::new(MAX_PENDING_EVENTS),
+            cluster: Cluster::default(),
+            tasks,
+            instances: Vec::new(),
+            clients,
+            setup,
+            plan: WorkloadPlan::new(workload),
+            observer: Observer::default(),
+            history: History::new(),
+            trace,
+            counters: Counters::default(),
+            latency_rng: streams.stream("broker/latency"),
+            fault_rng: streams.stream("faults"),
+            opened_extra: 0,
+            healed: false,
+            ended: false,
+            setup_done: false,
+        };
+        world.create_topics();
+        world.schedule_start();
+        world
+    }
+
+    fn create_topics(&mut self) {
+        let cluster = &self.scenario.cluster;
+        let mut names: Vec<(String, TopicConfig)> = Vec::new();
+        for topic in marlow_scenarios::TOPICS {
+            let mut config = TopicConfig::new(cluster.partitions_of(topic));
+            if topic == topics::COMMANDS && cluster.commands_retention_ms > 0 {
+                config = config.with_retention_ms(cluster.commands_retention_ms);
+            }
+            if topic == topics::EVENTS && cluster.events_cleanup == CleanupPolicy::Compact {
+                config = config.with_cleanup(Cleanup::Compact);
+            }
+            names.push((topic.to_string(), config));
+        }
+        for task in &self.tasks {
+            let input = task.input_topics()[0];
+            let config = TopicConfig::new(cluster.partitions_of(input)).with_cleanup(Cleanup::Compact);
+            names.push((changelog_topic(task.as_ref()), config));
+        }
+        for (name, config) in names {
+            self.cluster
+                .create_topic(&name, config, 0)
+                .unwrap_or_else(|error| panic!("creating topic {name}: {error}"));
+        }
+    }
+
+    fn schedule_start(&mut self) {
+        for index in 0..self.scenario.cluster.app_instances {
+            self.instances.push(Instance::new(index));
+            self.scheduler.schedule_at(0, SimEvent::Join { instance: index, incarnation: 0 });
+        }
+        self.scheduler.schedule_at(0, SimEvent::Setup);
+        if !self.scenario.workload.wait_for_setup {
+            self.start_clients();
+        }
+        self.scheduler.schedule_at(0, SimEvent::ClusterTick);
+        self.scheduler.schedule_at(0, SimEvent::Housekeeping);
+        self.schedule_faults();
+        let phases = &self.scenario.phases;
+        self.scheduler.schedule_at(phases.safety_duration_ms * 1000, SimEvent::Heal);
+        let hard_end = (phases.safety_duration_ms + phases.liveness_bound_ms)
+            .min(phases.max_simulated_ms)
+            .max(phases.safety_duration_ms);
+        self.scheduler.schedule_at(hard_end * 1000, SimEvent::End);
+    }
+
+    pub(crate) fn start_clients(&mut self) {
+        let think = self.scenario.workload.think_time_us;
+        for index in 0..self.clients.len() {
+            let client = &mut self.clients[index];
+            let delay = uniform_inclusive(&mut client.rng, think.min, think.max);
+            let id = client.id;
+            self.scheduler.schedule_in(delay, SimEvent::ClientWake { client: id });
+        }
+    }
+
+    pub(crate) fn exactly_once(&self) -> bool {
+        self.scenario.cluster.processing_guarantee == ProcessingGuarantee::ExactlyOnce
+    }
+
+    /// One broker round trip, drawn from the scenario's latency distribution
+    /// with seeded spikes while faults are on.
+    pub(crate) fn latency_us(&mut self) -> u64 {
+        let range = self.scenario.cluster.broker_latency_us;
+        if !self.healed && chance(&mut self.latency_rng, self.faults.latency_spike_probability) {
+            let spike = self.faults.latency_spike_us;
+            let micros = uniform_inclusive(&mut self.latency_rng, spike.min, spike.max);
+            self.draw(Choice::LatencySpike { micros });
+            return micros;
+        }
+        uniform_inclusive(&mut self.latency_rng, range.min, range.max)
+    }
+
+    pub(crate) fn draw(&mut self, choice: Choice) {
+        self.trace.record(self.scheduler.now_us(), &TraceStep::Draw(&choice));
+    }
+
+    pub(crate) fn push_history(&mut self, step: Step) {
+        assert!(
+            self.history.len() < MAX_HISTORY_ENTRIES,
+            "history over {MAX_HISTORY_ENTRIES} entries: the scenario is too large for one run"
+        );
+        let now = self.scheduler.now_us();
+        self.history.push(now, step);
+    }
+
+    /// Runs until `End`. Returns the final simulated time.
+    pub fn run(&mut self) -> u64 {
+        while let Some((at_us, event)) = self.scheduler.pop() {
+            self.trace.record(at_us, &TraceStep::Fire(&event));
+            self.handle(event);
+            if self.ended {
+                break;
+            }
+        }
+        self.scheduler.now_us()
+    }
+
+    fn handle(&mut self, event: SimEvent) {
+        if let Some(instance) = event_instance(&event) {
+            if self.instances[instance as usize].paused {
+                self.instances[instance as usize].deferred.push(event);
+                return;
+            }
+        }
+        match event {
+            SimEvent::Setup => self.send_setup(),
+            SimEvent::ClientWake { client } => self.client_wake(client),
+            SimEvent::ClientSend { client, command, attempt } => self.client_send(client, command, attempt),
+            SimEvent::ClientTimeout { client, command, attempt } => {
+                self.client_timeout(client, command, attempt)
+            }
+            SimEvent::Join { instance, incarnation } => self.join(instance, incarnation),
+            SimEvent::Heartbeat { instance, incarnation } => self.heartbeat(instance, incarnation),
+            SimEvent::Poll { instance, incarnation } => self.poll(instance, incarnation),
+            SimEvent::Flush { instance, incarnation } => self.flush(instance, incarnation),
+            SimEvent::CommitTxn { instance, incarnation } => self.commit_txn(instance, incarnation),
+            SimEvent::CommitOffsets { instance, incarnation } => {
+                self.commit_offsets(instance, incarnation)
+            }
+            SimEvent::ClusterTick => self.cluster_tick(),
+            SimEvent::Housekeeping => self.housekeeping(),
+            SimEvent::FaultTick => self.fault_tick(),
+            SimEvent::Fault(action) => self.fire_fault(action),
+            SimEvent::BrokerUp => self.broker_up(),
+            SimEvent::Resume { instance } => self.resume(instance),
+            SimEvent::Heal => self.heal(),
+            SimEvent::QuiescenceCheck => self.quiescence_check(),
+            SimEvent::End => self.end(),
+        }
+    }
+
+    fn heal(&mut self) {
+        self.healed = true;
+        self.heal_faults();
+        self.push_history(Step::Heal);
+        self.scheduler.schedule_in(10_000, SimEvent::QuiescenceCheck);
+    }
+
+    /// Ends the run early once nothing is pending: no client waits, every
+    /// instance has read its inputs to the end, and no transaction is open.
+    fn quiescence_check(&mut self) {
+        if self.is_quiescent() {
+            self.end();
+        } else {
+            self.scheduler.schedule_in(50_000, SimEvent::QuiescenceCheck);
+        }
+    }
+
+    fn end(&mut self) {
+        if self.ended {
+            return;
+        }
+        self.observe_all();
+        self.push_history(Step::End);
+        self.ended = true;
+    }
+}
+
+/// The instance an event belongs to, if any (paused instances defer these).
+fn event_instance(event: &SimEvent) -> Option<u32> {
+    match event {
+        SimEvent::Join { instance, .. }
+        | SimEvent::Heartbeat { instance, .. }
+        | SimEvent::Poll { instance, .. }
+        | SimEvent::Flush { instance, .. }
+        | SimEvent::CommitTxn { instance, .. }
+        | SimEvent::CommitOffsets { instance, .. } => Some(*instance),
+        _ => None,
+    }
+}
+
+/// The drawn fault mix, printed next to the seed.
+pub fn fault_options(faults: &Faults) -> Vec<(String, String)> {
+    faults
+        .rates()
+        .iter()
+        .map(|(name, rate)| (name.to_string(), format!("{rate}")))
+        .collect()
+}
+
+/// The instance that may still have work, for the event loop's bookkeeping.
+pub(crate) fn is_running(instance: &Instance) -> bool {
+    !instance.stopped && instance.membership != instance::Membership::Down
+}
+
+
+/// The account states a restored store holds: the hardened task's accounts,
+/// or the seed aggregator's snapshots. Other stores hold no account state.
+pub(crate) fn restored_accounts(store: &marlow_model::task::KvStore) -> Vec<marlow_model::Account> {
+    use marlow_model::codec::decode;
+    use marlow_model::task::seed::SeedSnapshot;
+    store
+        .iter()
+        .filter_map(|(key, value)| {
+            if key.starts_with(b"acct/") {
+                decode::<marlow_model::Account>(value).ok()
+            } else if key.starts_with(b"snap/") {
+                decode::<SeedSnapshot>(value).ok().map(|snapshot| snapshot.account)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
