@@ -21,6 +21,10 @@ pub enum OnTimeout {
     /// Send this command (same or new id) as attempt `attempt`.
     Resubmit { command: Command, attempt: u32 },
     GiveUp,
+    /// An idempotent command past its last resend: stop resending but keep
+    /// waiting, since the answer (and the money) will come. The ATM never
+    /// abandons a command the system may still apply.
+    KeepWaiting,
 }
 
 pub struct AtmClient {
@@ -90,10 +94,14 @@ impl AtmClient {
 
     /// The wait for `command` ran out: resubmit per the policy, or give up.
     pub fn time_out(&mut self, command: CommandId, policy: Resubmit, max_resubmits: u32) -> OnTimeout {
-        let Some(waiting) = self.waiting.remove(&command) else {
+        let Some(waiting) = self.waiting.get(&command) else {
             return OnTimeout::GiveUp;
         };
         let attempt = waiting.attempt + 1;
+        if attempt > max_resubmits && policy == Resubmit::SameId {
+            return OnTimeout::KeepWaiting;
+        }
+        let waiting = self.waiting.remove(&command).expect("present: checked above");
         if attempt > max_resubmits || policy == Resubmit::Never {
             return OnTimeout::GiveUp;
         }
@@ -151,11 +159,22 @@ mod tests {
     }
 
     #[test]
-    fn gives_up_after_the_last_resubmission() {
+    fn an_idempotent_command_is_never_abandoned() {
         let mut atm = client();
         let sent = atm.start(AccountId(1), OwnerId(1), CommandKind::Deposit { amount_minor: 5 });
         assert!(matches!(atm.time_out(sent.id, Resubmit::SameId, 1), OnTimeout::Resubmit { .. }));
-        assert_eq!(atm.time_out(sent.id, Resubmit::SameId, 1), OnTimeout::GiveUp);
+        assert_eq!(atm.time_out(sent.id, Resubmit::SameId, 1), OnTimeout::KeepWaiting);
+        assert!(atm.resolve(sent.id), "the late answer is still told");
+    }
+
+    #[test]
+    fn gives_up_after_the_last_resubmission() {
+        let mut atm = client();
+        let sent = atm.start(AccountId(1), OwnerId(1), CommandKind::Deposit { amount_minor: 5 });
+        assert!(matches!(atm.time_out(sent.id, Resubmit::NewId, 1), OnTimeout::Resubmit { .. }));
+        let resent = atm.waiting.keys().next().copied().expect("the resubmission waits");
+        assert_eq!(atm.time_out(resent, Resubmit::NewId, 1), OnTimeout::GiveUp);
+        assert_eq!(atm.in_flight(), 0);
         let other = atm.start(AccountId(1), OwnerId(1), CommandKind::Deposit { amount_minor: 5 });
         assert_eq!(atm.time_out(other.id, Resubmit::Never, 5), OnTimeout::GiveUp);
     }

@@ -50,6 +50,10 @@ impl World {
         if self.exactly_once() && self.instances[i].producer.is_none() {
             let tid = self.instances[i].transactional_id();
             let timeout_ms = self.scenario.cluster.transaction_timeout_ms;
+            if self.cluster.ongoing_transaction(&tid).is_some() {
+                // Our previous incarnation's transaction: InitProducerId aborts it.
+                self.counters.aborted_transactions += 1;
+            }
             match self.cluster.init_producer_id(Some(&tid), timeout_ms, now) {
                 Ok(identity) => {
                     self.instances[i].producer = Some((identity, ProducerSession::new(identity, true)));
@@ -58,11 +62,17 @@ impl World {
                 Err(_) => return self.retry(RETRY_US, SimEvent::Join { instance: index, incarnation }),
             }
         }
+        if matches!(self.instances[i].membership, Membership::Stable { .. }) {
+            // Rejoining revokes everything (eager protocol).
+            self.abort_in_flight(i);
+            self.instances[i].drop_tasks();
+        }
         let topics = self.input_topics();
         let mut request = JoinRequest::new(APP_GROUP, &topics);
         request.member_id = self.instances[i].member_id().cloned();
         request.session_timeout_ms = self.scenario.cluster.session_timeout_ms;
         request.rebalance_timeout_ms = self.scenario.cluster.session_timeout_ms;
+        self.instances[i].joining_since_us = now;
         match self.cluster.join_group(request, now) {
             Ok(outcome) => {
                 let first_join = self.instances[i].membership == Membership::Down;
@@ -78,7 +88,14 @@ impl World {
                 }
                 self.handle_completions(outcome.completions);
             }
-            Err(_) => self.retry(RETRY_US, SimEvent::Join { instance: index, incarnation }),
+            Err(ClusterError::UnknownMemberId { .. }) => {
+                self.instances[i].membership = Membership::Joining { member: None };
+                self.retry(1, SimEvent::Join { instance: index, incarnation })
+            }
+            Err(error) => {
+                assert!(error.is_retriable(), "the simulated broker refused a join: {error}");
+                self.retry(RETRY_US, SimEvent::Join { instance: index, incarnation })
+            }
         }
     }
 
@@ -121,6 +138,7 @@ impl World {
         let incarnation = self.instances[i].incarnation;
         match self.cluster.sync_group(APP_GROUP, &member, generation, now) {
             Ok(response) => {
+                self.abort_in_flight(i);
                 self.instances[i].drop_tasks();
                 self.instances[i].membership = Membership::Stable {
                     member,
@@ -134,7 +152,9 @@ impl World {
     }
 
     fn schedule_heartbeat(&mut self, instance: u32, incarnation: u32) {
-        let interval_us = self.scenario.cluster.session_timeout_ms * 1000 / 3;
+        // A tenth of the session, so a member learns of a rebalance quickly
+        // (Kafka Streams' defaults are 3 s against 45 s).
+        let interval_us = self.scenario.cluster.session_timeout_ms * 1000 / 10;
         self.scheduler
             .schedule_in(interval_us.max(1), SimEvent::Heartbeat { instance, incarnation });
     }
@@ -144,14 +164,25 @@ impl World {
         if !self.instances[i].is_live(incarnation) {
             return;
         }
-        if let Membership::Stable { member, generation, .. } = self.instances[i].membership.clone() {
-            let now = self.scheduler.now_us();
-            match self.cluster.heartbeat(APP_GROUP, &member, generation, now) {
-                Ok(()) => {}
-                Err(ClusterError::UnknownMemberId { .. }) => self.rejoin(i, false),
-                Err(error) if !error.is_retriable() => self.rejoin(i, true),
-                Err(_) => {}
+        let now = self.scheduler.now_us();
+        match self.instances[i].membership.clone() {
+            Membership::Stable { member, generation, .. } => {
+                match self.cluster.heartbeat(APP_GROUP, &member, generation, now) {
+                    Ok(()) => {}
+                    Err(ClusterError::UnknownMemberId { .. }) => self.rejoin(i, false),
+                    Err(error) if !error.is_retriable() => self.rejoin(i, true),
+                    Err(_) => {}
+                }
             }
+            Membership::Joining { .. } => {
+                // A join unanswered past twice the rebalance timeout was lost
+                // (the coordinator forgot the member): ask again.
+                let patience_us = 2 * self.scenario.cluster.session_timeout_ms * 1000;
+                if now >= self.instances[i].joining_since_us + patience_us {
+                    self.retry(1, SimEvent::Join { instance: index, incarnation });
+                }
+            }
+            Membership::Down => {}
         }
         self.schedule_heartbeat(index, incarnation);
     }
@@ -170,7 +201,8 @@ impl World {
     }
 
     fn abort_in_flight(&mut self, i: usize) {
-        if self.instances[i].in_flight.take().is_none() || !self.exactly_once() {
+        let began = self.instances[i].in_flight.take().is_some_and(|batch| batch.flushed);
+        if !began || !self.exactly_once() {
             return;
         }
         if let Some((identity, _)) = self.instances[i].producer.clone() {
@@ -279,9 +311,22 @@ impl World {
         if batch.records.is_empty() && batch.changelog.is_empty() && batch.positions.is_empty() {
             return self.retry(IDLE_POLL_US, SimEvent::Poll { instance: index, incarnation });
         }
+        let mut batch = batch;
+        batch.id = self.instances[i].next_batch_id;
+        self.instances[i].next_batch_id += 1;
+        let id = batch.id;
         self.instances[i].in_flight = Some(batch);
         let latency = self.latency_us();
-        self.retry(latency, SimEvent::Flush { instance: index, incarnation });
+        self.retry(latency, SimEvent::Flush { instance: index, incarnation, batch: id });
+    }
+
+    /// Whether the in-flight batch is `batch` at the given stage; a timer left
+    /// from an abandoned batch must not act on a newer one.
+    fn in_flight_is(&self, i: usize, batch: u64, flushed: bool) -> bool {
+        self.instances[i]
+            .in_flight
+            .as_ref()
+            .is_some_and(|pending| pending.id == batch && pending.flushed == flushed)
     }
 
     /// Fetches up to `max_poll_records` from the assigned partitions (starting
@@ -347,13 +392,13 @@ impl World {
         }
     }
 
-    pub(super) fn flush(&mut self, index: u32, incarnation: u32) {
+    pub(super) fn flush(&mut self, index: u32, incarnation: u32, batch: u64) {
         let i = index as usize;
-        if !self.instances[i].is_live(incarnation) {
+        if !self.instances[i].is_live(incarnation) || !self.in_flight_is(i, batch, false) {
             return;
         }
         if !self.cluster.is_up() {
-            return self.retry(RETRY_US / 2, SimEvent::Flush { instance: index, incarnation });
+            return self.retry(RETRY_US / 2, SimEvent::Flush { instance: index, incarnation, batch });
         }
         if self.exactly_once() {
             self.flush_transactional(i, incarnation);
@@ -425,18 +470,21 @@ impl World {
         match result {
             Ok(touched) => {
                 batch.touched = touched;
+                batch.flushed = true;
+                let id = batch.id;
                 self.instances[i].in_flight = Some(batch);
                 let latency = self.latency_us();
-                self.retry(latency, SimEvent::CommitTxn { instance: i as u32, incarnation });
+                self.retry(latency, SimEvent::CommitTxn { instance: i as u32, incarnation, batch: id });
             }
             Err(error) => self.transaction_failed(i, error),
         }
     }
 
-    pub(super) fn commit_txn(&mut self, index: u32, incarnation: u32) {
+    pub(super) fn commit_txn(&mut self, index: u32, incarnation: u32, batch: u64) {
         let i = index as usize;
-        if !self.instances[i].is_live(incarnation) {
-            return; // a crashed instance's transaction stays open until fenced or timed out
+        // A crashed instance's transaction stays open until fenced or timed out.
+        if !self.instances[i].is_live(incarnation) || !self.in_flight_is(i, batch, true) {
+            return;
         }
         let Some(batch) = self.instances[i].in_flight.take() else { return };
         let Some((identity, _)) = self.instances[i].producer.clone() else { return };

@@ -138,12 +138,16 @@ impl World {
         if !self.client_mut(client).is_waiting_on(command, attempt) {
             return;
         }
-        self.push_history(Step::ClientTimeout { client, command, attempt });
         let workload = &self.scenario.workload;
         let (policy, max) = (workload.resubmit, workload.max_resubmits);
-        match self.client_mut(client).time_out(command, policy, max) {
+        let decision = self.client_mut(client).time_out(command, policy, max);
+        if decision != OnTimeout::KeepWaiting {
+            self.push_history(Step::ClientTimeout { client, command, attempt });
+        }
+        match decision {
             OnTimeout::Resubmit { command, attempt } => self.invoke(client, command, attempt),
             OnTimeout::GiveUp => self.after_answer(client),
+            OnTimeout::KeepWaiting => {}
         }
     }
 

@@ -34,9 +34,11 @@ pub enum SimEvent {
     Poll { instance: u32, incarnation: u32 },
     /// An instance's processed batch reaches the broker (produce, and under
     /// exactly-once begin + send offsets).
-    Flush { instance: u32, incarnation: u32 },
+    /// `batch` names the batch, so a timer left over from an abandoned batch
+    /// never acts on a newer one.
+    Flush { instance: u32, incarnation: u32, batch: u64 },
     /// Exactly-once: the instance commits its transaction.
-    CommitTxn { instance: u32, incarnation: u32 },
+    CommitTxn { instance: u32, incarnation: u32, batch: u64 },
     /// At-least-once: the instance commits its consumed offsets.
     CommitOffsets { instance: u32, incarnation: u32 },
     /// The cluster's timers: session and transaction timeouts, rebalances.

@@ -33,6 +33,10 @@ pub struct TaskSlot {
 /// A processed batch on its way to the broker.
 #[derive(Default)]
 pub struct PendingBatch {
+    /// Unique per instance; events about a batch carry it.
+    pub id: u64,
+    /// Exactly-once: whether its transaction has begun (Flush happened).
+    pub flushed: bool,
     pub records: Vec<OutRecord>,
     /// Store writes per (task index, partition), for the changelogs.
     pub changelog: Vec<(usize, u32, StoreWrite)>,
@@ -60,8 +64,13 @@ pub struct Instance {
     pub committed: BTreeMap<TopicPartition, u64>,
     /// A batch between Poll and Flush (or Flush and CommitTxn).
     pub in_flight: Option<PendingBatch>,
+    /// The id the next batch gets.
+    pub next_batch_id: u64,
     /// Rotates which partition a poll reads first, for fairness.
     pub poll_cursor: usize,
+    /// When the current join request was sent; a join unanswered for too long
+    /// is sent again, as a client's request timeout would.
+    pub joining_since_us: u64,
     /// Events that arrived while paused, replayed in order on resume.
     pub deferred: Vec<SimEvent>,
 }
@@ -80,6 +89,8 @@ impl Instance {
             committed: BTreeMap::new(),
             in_flight: None,
             poll_cursor: 0,
+            next_batch_id: 0,
+            joining_since_us: 0,
             deferred: Vec::new(),
         }
     }

@@ -12,7 +12,7 @@ pub mod instance;
 mod observer;
 
 use crate::client::AtmClient;
-use crate::cluster::{Cleanup, Cluster, TopicConfig};
+use crate::cluster::{Cleanup, Cluster, ClusterConfig, TopicConfig};
 use crate::history::{History, Step};
 use crate::rng::{chance, uniform_inclusive, SeedStreams, SimRng};
 use crate::scheduler::Scheduler;
@@ -99,7 +99,12 @@ impl World {
             scenario: scenario.clone(),
             faults,
             scheduler: Scheduler::new(MAX_PENDING_EVENTS),
-            cluster: Cluster::default(),
+            // Scenarios compress time (sessions of a second or two), so the
+            // simulated broker accepts any session timeout a scenario validated.
+            cluster: Cluster::new(ClusterConfig {
+                group_min_session_timeout_ms: 1,
+                ..ClusterConfig::default()
+            }),
             tasks,
             instances: Vec::new(),
             clients,
@@ -235,8 +240,10 @@ impl World {
             SimEvent::Join { instance, incarnation } => self.join(instance, incarnation),
             SimEvent::Heartbeat { instance, incarnation } => self.heartbeat(instance, incarnation),
             SimEvent::Poll { instance, incarnation } => self.poll(instance, incarnation),
-            SimEvent::Flush { instance, incarnation } => self.flush(instance, incarnation),
-            SimEvent::CommitTxn { instance, incarnation } => self.commit_txn(instance, incarnation),
+            SimEvent::Flush { instance, incarnation, batch } => self.flush(instance, incarnation, batch),
+            SimEvent::CommitTxn { instance, incarnation, batch } => {
+                self.commit_txn(instance, incarnation, batch)
+            }
             SimEvent::CommitOffsets { instance, incarnation } => {
                 self.commit_offsets(instance, incarnation)
             }
@@ -324,4 +331,15 @@ pub(crate) fn restored_accounts(store: &marlow_model::task::KvStore) -> Vec<marl
             }
         })
         .collect()
+}
+
+impl World {
+    /// One line per instance: index, incarnation, membership, flags. For
+    /// debugging a stalled run.
+    pub fn debug_instances(&self) -> Vec<String> {
+        self.instances
+            .iter()
+            .map(|i| format!("#{} inc={} paused={} stopped={} in_flight={} {:?}", i.index, i.incarnation, i.paused, i.stopped, i.in_flight.is_some(), i.membership))
+            .collect()
+    }
 }

@@ -1,0 +1,59 @@
+//! Each broker's documented differences from the simulator, with the evidence behind them.
+//! A difference listed here is reported but does not fail the suite; anything else does.
+//! Keep this list honest: a difference that stops appearing shows up in the table as
+//! "match (listed difference absent)", and should then be removed.
+
+use super::Step;
+
+/// One known, accepted way a broker differs from the simulator at one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpectedDifference {
+    pub step: Step,
+    pub why: &'static str,
+}
+
+const fn diff(step: Step, why: &'static str) -> ExpectedDifference {
+    ExpectedDifference { step, why }
+}
+
+/// librdkafka's in-process mock cluster (rdkafka 0.39, librdkafka 2.12): its transactions
+/// are hollow (markers are not honoured by fetches, transactional offsets are dropped, no
+/// fencing by transactional.id) and it keeps at most 5 MiB per partition.
+pub fn mock_expected() -> &'static [ExpectedDifference] {
+    const MOCK: &[ExpectedDifference] = &[
+        diff(
+            Step::TxnAbortHiddenReadCommitted,
+            "mock: read_committed returns aborted records",
+        ),
+        diff(
+            Step::OpenTxnHiddenReadCommitted,
+            "mock: read_committed returns records of open transactions",
+        ),
+        diff(
+            Step::TxnOffsetsStoredOnCommit,
+            "mock: send_offsets_to_transaction offsets are never stored",
+        ),
+        diff(
+            Step::FencedProducerCannotCommit,
+            "mock: no fencing by transactional.id",
+        ),
+        diff(
+            Step::StaleGenerationOffsetCommitRejected,
+            "mock: TxnOffsetCommit does not check the generation",
+        ),
+        diff(
+            Step::PartitionRetainsSixMib,
+            "mock: keeps at most 5 MiB per partition, silently drops the oldest",
+        ),
+    ];
+    MOCK
+}
+
+/// noida-db 0.2.3 (PyPI): a stale-generation offset commit is accepted.
+pub fn noida_expected() -> &'static [ExpectedDifference] {
+    const NOIDA: &[ExpectedDifference] = &[diff(
+        Step::StaleGenerationOffsetCommitRejected,
+        "noida-db: accepts offset commits from a stale generation",
+    )];
+    NOIDA
+}

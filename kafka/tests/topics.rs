@@ -1,0 +1,133 @@
+//! Run-scoped topics against noida-db: creating and deleting a run's namespace touches no
+//! other topic, neither an unrelated one nor another run's whose id shares a prefix.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+use marlow_kafka::broker::noida_or_skip;
+use marlow_kafka::client::{
+    base_config, create_producer, flush_deliveries, producer_config, read_partition, send,
+    ClientError, ReadIsolation,
+};
+use marlow_kafka::topics::{RunNamespace, TopicError, TopicSpec};
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Creates `name` and writes `count` records to it, bypassing Marlow entirely (as another
+/// team's service would).
+fn foreign_topic(bootstrap: &str, name: &str, count: usize) {
+    let admin: AdminClient<_> = base_config(bootstrap).create().expect("admin");
+    let topic = NewTopic::new(name, 1, TopicReplication::Fixed(1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let created = runtime
+        .block_on(admin.create_topics([&topic], &AdminOptions::new()))
+        .expect("create request");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    let producer: BaseProducer = base_config(bootstrap).create().expect("producer");
+    for i in 0..count {
+        let value = format!("theirs-{i}");
+        let record = BaseRecord::<str, str>::to(name).key("k").payload(&value);
+        producer.send(record).map_err(|(e, _)| e).expect("send");
+    }
+    producer.flush(TIMEOUT).expect("flush");
+}
+
+fn high_watermark(bootstrap: &str, topic: &str) -> i64 {
+    let consumer: BaseConsumer = base_config(bootstrap).create().expect("consumer");
+    consumer
+        .fetch_watermarks(topic, 0, TIMEOUT)
+        .expect("watermarks")
+        .1
+}
+
+fn all_topics(admin: &AdminClient<DefaultClientContext>) -> Vec<String> {
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, TIMEOUT)
+        .expect("metadata");
+    metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_owned())
+        .collect()
+}
+
+#[test]
+fn deleting_a_run_leaves_other_topics_and_their_records_untouched() {
+    let Some(noida) = noida_or_skip("topics test").expect("noida-db starts") else {
+        return;
+    };
+    let bootstrap = noida.bootstrap_servers();
+    let ns = RunNamespace::new("run1").expect("run id");
+    // "marlow.run10.*" shares the string prefix "marlow.run1" but is another run's topic.
+    let unrelated = ["payments.ledger", "marlow.run10.accounts", "marlow.run1"];
+    for name in unrelated {
+        foreign_topic(&bootstrap, name, 3);
+    }
+    let admin: AdminClient<_> = base_config(&bootstrap).create().expect("admin");
+    let specs = [
+        TopicSpec::new("commands", 4).with_config("retention.ms", "600000"),
+        TopicSpec::new("changelog", 2).with_config("cleanup.policy", "compact"),
+    ];
+    let created = ns.create(&admin, &specs).expect("create the run's topics");
+    assert_eq!(created, ["marlow.run1.commands", "marlow.run1.changelog"]);
+    assert_eq!(
+        ns.list(&admin).expect("list"),
+        ["marlow.run1.changelog", "marlow.run1.commands"]
+    );
+
+    let producer = create_producer(&producer_config(&bootstrap)).expect("producer");
+    send(
+        &producer,
+        &ns,
+        "marlow.run1.commands",
+        None,
+        Some(b"a"),
+        b"cmd",
+    )
+    .expect("send");
+    flush_deliveries(&producer).expect("delivered");
+    // The guard refuses every topic outside the namespace, before any request is made.
+    for outside in unrelated {
+        let refused = send(&producer, &ns, outside, None, Some(b"a"), b"x");
+        assert!(
+            matches!(
+                refused,
+                Err(ClientError::Topic(TopicError::OutsideNamespace { .. }))
+            ),
+            "{outside}: {refused:?}"
+        );
+        let read = read_partition(&bootstrap, &ns, outside, 0, ReadIsolation::ReadUncommitted);
+        assert!(
+            matches!(read, Err(ClientError::Topic(_))),
+            "{outside}: {read:?}"
+        );
+    }
+    drop(producer);
+
+    let deleted = ns.delete_all(&admin).expect("delete the run's topics");
+    assert_eq!(deleted, ["marlow.run1.changelog", "marlow.run1.commands"]);
+    let remaining = all_topics(&admin);
+    assert!(
+        ns.list(&admin).expect("list").is_empty(),
+        "left behind: {remaining:?}"
+    );
+    for name in unrelated {
+        assert!(
+            remaining.iter().any(|t| t == name),
+            "{name} was deleted: {remaining:?}"
+        );
+        assert_eq!(high_watermark(&bootstrap, name), 3, "{name} lost records");
+    }
+    println!(
+        "after delete_all of {}*: cluster topics {remaining:?}",
+        ns.prefix()
+    );
+}
