@@ -96,9 +96,13 @@ fn load(args: &ScenarioArgs) -> Option<Scenario> {
 
 pub fn list() -> i32 {
     let shipped = marlow_scenarios::shipped();
-    let width = shipped.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    let width = shipped
+        .iter()
+        .map(|(name, _)| name.len())
+        .max()
+        .unwrap_or(0);
     for (name, description) in shipped {
-        println!("{name:<width$}  {description}");
+        out!("{name:<width$}  {description}");
     }
     0
 }
@@ -122,13 +126,22 @@ fn write_history(report: &RunReport, path: &PathBuf) -> Result<(), i32> {
         eprintln!("error: writing history to {}: {error}", path.display());
         EXIT_INTERNAL
     })?;
-    eprintln!("history: {} entries written to {}", report.history.len(), path.display());
+    eprintln!(
+        "history: {} entries written to {}",
+        report.history.len(),
+        path.display()
+    );
     Ok(())
 }
 
 pub fn run(args: RunArgs) -> i32 {
-    let Some(scenario) = load(&args.scenario) else { return EXIT_USAGE };
-    let options = RunOptions { seed: args.seed, readable_trace_lines: 0 };
+    let Some(scenario) = load(&args.scenario) else {
+        return EXIT_USAGE;
+    };
+    let options = RunOptions {
+        seed: args.seed,
+        readable_trace_lines: 0,
+    };
     let (report, wall) = timed(|| run_once(&scenario, &options));
     print_summary(&report, wall);
     if let Some(path) = &args.history {
@@ -138,18 +151,36 @@ pub fn run(args: RunArgs) -> i32 {
     }
     if let Some(violation) = report.headline() {
         print_violation(&report, violation, &[]);
-        println!("\nreproduce with:\n  {}", repro_line(&args.scenario.scenario, &report));
+        out!(
+            "\nreproduce with:\n  {}",
+            repro_line(&args.scenario.scenario, &report)
+        );
     }
     report.exit_code()
 }
 
 pub fn repro(args: ReproArgs) -> i32 {
-    let Some(scenario) = load(&args.scenario) else { return EXIT_USAGE };
-    let lines = if args.trace { args.trace_lines.max(1) } else { 0 };
-    let options = RunOptions { seed: args.seed, readable_trace_lines: lines };
+    let Some(scenario) = load(&args.scenario) else {
+        return EXIT_USAGE;
+    };
+    let lines = if args.trace {
+        args.trace_lines.max(1)
+    } else {
+        0
+    };
+    let options = RunOptions {
+        seed: args.seed,
+        readable_trace_lines: lines,
+    };
     let (report, wall) = timed(|| run_once(&scenario, &options));
     // Replay once more and compare: a repro that does not reproduce is a bug.
-    let again = run_once(&scenario, &RunOptions { seed: args.seed, readable_trace_lines: 0 });
+    let again = run_once(
+        &scenario,
+        &RunOptions {
+            seed: args.seed,
+            readable_trace_lines: 0,
+        },
+    );
     print_summary(&report, wall);
     if let Some(path) = &args.history {
         if let Err(code) = write_history(&report, path) {
@@ -163,15 +194,19 @@ pub fn repro(args: ReproArgs) -> i32 {
         );
         return EXIT_DETERMINISM;
     }
-    println!("replayed twice: same trace hash {}", report.trace_hash);
+    out!("replayed twice: same trace hash {}", report.trace_hash);
     match report.headline() {
         Some(violation) => {
-            let trace = if args.trace { report.trace_lines.as_slice() } else { &[] };
+            let trace = if args.trace {
+                report.trace_lines.as_slice()
+            } else {
+                &[]
+            };
             print_violation(&report, violation, trace);
         }
         None if args.trace => {
-            println!("\nlast {} trace lines:", report.trace_lines.len());
-            report.trace_lines.iter().for_each(|line| println!("  {line}"));
+            out!("\nlast {} trace lines:", report.trace_lines.len());
+            report.trace_lines.iter().for_each(|line| out!("  {line}"));
         }
         None => {}
     }
@@ -179,7 +214,9 @@ pub fn repro(args: ReproArgs) -> i32 {
 }
 
 pub fn sweep(args: SweepArgs) -> i32 {
-    let Some(scenario) = load(&args.scenario) else { return EXIT_USAGE };
+    let Some(scenario) = load(&args.scenario) else {
+        return EXIT_USAGE;
+    };
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -187,8 +224,10 @@ pub fn sweep(args: SweepArgs) -> i32 {
     let seeds = args.seeds.clone();
     let bar = ProgressBar::new(seeds.end - seeds.start);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {msg}  [{elapsed_precise}, eta {eta}]")
-            .expect("valid progress template"),
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} seeds  {msg}  [{elapsed_precise}, eta {eta}]",
+        )
+        .expect("valid progress template"),
     );
     let next = AtomicU64::new(seeds.start);
     let table = Mutex::new(SweepTable::default());
@@ -200,8 +239,16 @@ pub fn sweep(args: SweepArgs) -> i32 {
                     if seed >= seeds.end {
                         break;
                     }
-                    let report = run_once(&scenario, &RunOptions { seed, readable_trace_lines: 0 });
-                    let mut table = table.lock().expect("no thread panics while holding the table");
+                    let report = run_once(
+                        &scenario,
+                        &RunOptions {
+                            seed,
+                            readable_trace_lines: 0,
+                        },
+                    );
+                    let mut table = table
+                        .lock()
+                        .expect("no thread panics while holding the table");
                     table.add(&report);
                     bar.set_message(table.progress_message());
                     bar.inc(1);

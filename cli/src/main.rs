@@ -2,6 +2,15 @@
 //! Exit codes follow DESIGN.md: 0 pass, 1 internal error, 2 bad arguments or
 //! scenario, 3 safety violation, 4 liveness violation, 5 determinism violation.
 
+/// Prints a line to stdout, ignoring a closed pipe (`marlow run x | head`):
+/// the exit code must still reflect the run, not a failed write.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod commands;
 mod report;
 
@@ -9,7 +18,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "marlow", version, about = "Deterministic simulation harness for event-sourced accounts on Kafka")]
+#[command(
+    name = "marlow",
+    version,
+    about = "Deterministic simulation harness for event-sourced accounts on Kafka"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

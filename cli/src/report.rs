@@ -25,7 +25,12 @@ pub fn repro_line(scenario_arg: &str, report: &RunReport) -> String {
 pub fn print_summary(report: &RunReport, wall: Duration) {
     let c = &report.counters;
     let verdict = if report.passed() { "PASS" } else { "FAIL" };
-    println!("{verdict}  scenario {}  design {}  seed {}", report.scenario, report.design, report.seed);
+    out!(
+        "{verdict}  scenario {}  design {}  seed {}",
+        report.scenario,
+        report.design,
+        report.seed
+    );
     let options: Vec<String> = report
         .options
         .iter()
@@ -33,30 +38,50 @@ pub fn print_summary(report: &RunReport, wall: Duration) {
         .map(|(name, value)| format!("{name}={value}"))
         .collect();
     if !options.is_empty() {
-        println!("  fault mix     {}", options.join(" "));
+        out!("  fault mix     {}", options.join(" "));
     }
-    println!(
+    out!(
         "  commands      {} sent, {} resubmitted; {} accepted, {} rejected, {} dead-lettered",
-        c.commands_sent, c.resubmissions, c.accepted, c.rejected, c.dead_letters
+        c.commands_sent,
+        c.resubmissions,
+        c.accepted,
+        c.rejected,
+        c.dead_letters
     );
-    println!(
+    out!(
         "  alarms        {}    rebalances {}    faults {}    restores {}    aborted txns {}",
-        c.alarms, c.rebalances, c.faults, c.restores, c.aborted_transactions
+        c.alarms,
+        c.rebalances,
+        c.faults,
+        c.restores,
+        c.aborted_transactions
     );
-    println!(
+    out!(
         "  time          {:.3} s simulated, {:.3} s wall",
         report.simulated_us as f64 / 1e6,
         wall.as_secs_f64()
     );
-    println!("  trace hash    {}  ({} steps)", report.trace_hash, report.trace_steps);
-    let checked = if report.passed() { "every enabled invariant held" } else { "violations found" };
-    println!("  checks        {checked}");
+    out!(
+        "  trace hash    {}  ({} steps)",
+        report.trace_hash,
+        report.trace_steps
+    );
+    let checked = if report.passed() {
+        "every enabled invariant held"
+    } else {
+        "violations found"
+    };
+    out!("  checks        {checked}");
 }
 
 fn short(entry: &HistoryEntry) -> String {
-    let mut text = serde_json::to_string(&entry.step).unwrap_or_else(|_| format!("{:?}", entry.step));
+    let mut text =
+        serde_json::to_string(&entry.step).unwrap_or_else(|_| format!("{:?}", entry.step));
     if text.len() > 220 {
-        let cut = (0..=220).rev().find(|at| text.is_char_boundary(*at)).unwrap_or(0);
+        let cut = (0..=220)
+            .rev()
+            .find(|at| text.is_char_boundary(*at))
+            .unwrap_or(0);
         text.truncate(cut);
         text.push_str("...");
     }
@@ -65,11 +90,11 @@ fn short(entry: &HistoryEntry) -> String {
 }
 
 pub fn print_violation(report: &RunReport, violation: &Violation, trace: &[TraceLine]) {
-    println!("\n{violation}");
+    out!("\n{violation}");
     let story = related_entries(report.history.entries(), violation, STORY_ENTRIES);
     if !story.is_empty() {
-        println!("  history that led to it (entries about the same account or command, faults, rebalances):");
-        story.iter().for_each(|entry| println!("    {}", short(entry)));
+        out!("  history that led to it (entries about the same account or command, faults, rebalances):");
+        story.iter().for_each(|entry| out!("    {}", short(entry)));
     }
     let others: Vec<String> = report
         .violations
@@ -78,13 +103,23 @@ pub fn print_violation(report: &RunReport, violation: &Violation, trace: &[Trace
         .map(|other| format!("{}", other.invariant))
         .collect();
     if !others.is_empty() {
-        println!("  also violated: {}", others.join(", "));
+        out!("  also violated: {}", others.join(", "));
     }
     if !trace.is_empty() {
-        let upto: Vec<&TraceLine> = trace.iter().filter(|line| line.at_us <= violation.at_us).collect();
-        let shown = if upto.is_empty() { trace.iter().collect() } else { upto };
-        println!("  event trace up to the violation (last {} steps):", shown.len());
-        shown.iter().for_each(|line| println!("    {line}"));
+        let upto: Vec<&TraceLine> = trace
+            .iter()
+            .filter(|line| line.at_us <= violation.at_us)
+            .collect();
+        let shown = if upto.is_empty() {
+            trace.iter().collect()
+        } else {
+            upto
+        };
+        out!(
+            "  event trace up to the violation (last {} steps):",
+            shown.len()
+        );
+        shown.iter().for_each(|line| out!("    {line}"));
     }
 }
 
@@ -108,7 +143,8 @@ impl SweepTable {
                 let name = format!("{}", violation.invariant);
                 *self.by_invariant.entry(name.clone()).or_default() += 1;
                 let line = format!("{name}: {}", violation.message);
-                self.failures.insert(report.seed, (line, report.exit_code()));
+                self.failures
+                    .insert(report.seed, (line, report.exit_code()));
             }
         }
     }
@@ -119,13 +155,17 @@ impl SweepTable {
 
     pub fn print(&self, scenario_arg: &str, scenario: &Scenario, wall: Duration) {
         let design = marlow_sim::run::design_name(scenario);
-        println!("sweep  scenario {}  design {design}  seeds {}", scenario.name, self.runs);
-        println!("  passed        {}", self.passed);
-        println!("  failed        {}", self.runs - self.passed);
+        out!(
+            "sweep  scenario {}  design {design}  seeds {}",
+            scenario.name,
+            self.runs
+        );
+        out!("  passed        {}", self.passed);
+        out!("  failed        {}", self.runs - self.passed);
         for (invariant, count) in &self.by_invariant {
-            println!("    {invariant:<40} {count} seeds");
+            out!("    {invariant:<40} {count} seeds");
         }
-        println!(
+        out!(
             "  time          {:.1} s simulated in {:.1} s wall ({:.1} ms wall per seed)",
             self.simulated_us as f64 / 1e6,
             wall.as_secs_f64(),
@@ -134,10 +174,10 @@ impl SweepTable {
         if self.failures.is_empty() {
             return;
         }
-        println!("\nfailing seeds (first {LISTED_FAILURES}):");
+        out!("\nfailing seeds (first {LISTED_FAILURES}):");
         for (seed, (line, _)) in self.failures.iter().take(LISTED_FAILURES) {
-            println!("  seed {seed}: {line}");
-            println!(
+            out!("  seed {seed}: {line}");
+            out!(
                 "    cargo run --release -p marlow-cli -- repro {scenario_arg} --seed {seed} --design {design} --trace"
             );
         }

@@ -30,6 +30,8 @@ const POLL_STEP_MS: u64 = 10;
 pub enum BrokerError {
     #[error("noida-db not installed (run .ci/kafka-broker.sh install, or set {NOIDA_BIN_ENV})")]
     NoidaNotInstalled,
+    #[error("{NOIDA_BIN_ENV} is set to {0}, which is not a file")]
+    NoidaBinMissing(PathBuf),
     #[error("could not start {binary}: {source}")]
     Spawn {
         binary: PathBuf,
@@ -90,14 +92,21 @@ pub fn workspace_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-/// The noida-db binary: `$MARLOW_NOIDA_BIN`, else the one inside the wheel installed in
-/// `<root>/.ci/venv`. Not the venv's `bin/noida-db` wrapper: killing the wrapper leaves the
-/// broker it started running.
-pub fn find_noida(root: &Path) -> Option<PathBuf> {
+/// The noida-db binary: `$MARLOW_NOIDA_BIN` (an error if it names no file), else the one
+/// inside the wheel installed in `<root>/.ci/venv`, else `Ok(None)`. Not the venv's
+/// `bin/noida-db` wrapper: killing the wrapper leaves the broker it started running.
+pub fn find_noida(root: &Path) -> Result<Option<PathBuf>, BrokerError> {
     if let Some(path) = std::env::var_os(NOIDA_BIN_ENV) {
-        return Some(PathBuf::from(path)).filter(|p| p.is_file());
+        let path = PathBuf::from(path);
+        return match path.is_file() {
+            true => Ok(Some(path)),
+            false => Err(BrokerError::NoidaBinMissing(path)),
+        };
     }
-    let lib = root.join(".ci/venv/lib");
+    Ok(find_in_venv(&root.join(".ci/venv/lib")))
+}
+
+fn find_in_venv(lib: &Path) -> Option<PathBuf> {
     let mut pythons: Vec<PathBuf> = std::fs::read_dir(lib)
         .ok()?
         .filter_map(Result::ok)
@@ -120,7 +129,7 @@ pub struct NoidaBroker {
 impl NoidaBroker {
     /// Starts noida-db from the workspace's `.ci/venv` (or `$MARLOW_NOIDA_BIN`).
     pub fn start() -> Result<Self, BrokerError> {
-        let binary = find_noida(&workspace_root()).ok_or(BrokerError::NoidaNotInstalled)?;
+        let binary = find_noida(&workspace_root())?.ok_or(BrokerError::NoidaNotInstalled)?;
         Self::start_binary(&binary)
     }
 

@@ -65,7 +65,7 @@ pub fn producer_config(bootstrap: &str) -> ClientConfig {
     config
         .set("partitioner", "murmur2_random")
         .set("linger.ms", "5")
-        .set("message.timeout.ms", &CLIENT_TIMEOUT_MS.to_string());
+        .set("message.timeout.ms", CLIENT_TIMEOUT_MS.to_string());
     config
 }
 

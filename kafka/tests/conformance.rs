@@ -13,7 +13,13 @@ fn namespace(test: &str) -> RunNamespace {
     RunNamespace::new(&format!("{test}-{}", std::process::id())).expect("valid run id")
 }
 
-fn run_and_grade(name: &str, broker: &BrokerUnderTest, expected: &[ExpectedDifference]) {
+/// Runs the suite, prints the table, fails on an unexpected difference, and returns the
+/// topics the run deleted at the end.
+fn run_and_grade(
+    name: &str,
+    broker: &BrokerUnderTest,
+    expected: &[ExpectedDifference],
+) -> Vec<String> {
     let watch = Stopwatch::start();
     let report = run_against(name, broker, namespace(name), expected).expect("suite ran");
     println!(
@@ -28,6 +34,7 @@ fn run_and_grade(name: &str, broker: &BrokerUnderTest, expected: &[ExpectedDiffe
         unexpected.len(),
         unexpected.iter().map(|s| s.step.name()).collect::<Vec<_>>()
     );
+    report.deleted_topics
 }
 
 /// Pins what the simulator itself observes, so the suite compares brokers with Kafka's
@@ -81,6 +88,13 @@ fn simulator_observes_kafka_semantics() {
 }
 
 #[test]
+fn simulator_suite_is_deterministic() {
+    let first = run_suite(&mut SimBackend::new()).expect("first run");
+    let second = run_suite(&mut SimBackend::new()).expect("second run");
+    assert_eq!(first, second);
+}
+
+#[test]
 fn conformance_mock_cluster() {
     let broker = BrokerUnderTest::mock().expect("mock cluster");
     run_and_grade("mock", &broker, mock_expected());
@@ -91,5 +105,12 @@ fn conformance_noida_db() {
     let Some(noida) = noida_or_skip("conformance_noida_db").expect("noida-db starts") else {
         return;
     };
-    run_and_grade("noida-db", &noida.under_test(), noida_expected());
+    let deleted = run_and_grade("noida-db", &noida.under_test(), noida_expected());
+    // The run cleans up after itself: all five of its topics, nothing else.
+    assert_eq!(deleted.len(), 5, "deleted {deleted:?}");
+    let prefix = format!("marlow.noida-db-{}.", std::process::id());
+    assert!(
+        deleted.iter().all(|t| t.starts_with(&prefix)),
+        "{deleted:?}"
+    );
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -22,11 +22,7 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 fn foreign_topic(bootstrap: &str, name: &str, count: usize) {
     let admin: AdminClient<_> = base_config(bootstrap).create().expect("admin");
     let topic = NewTopic::new(name, 1, TopicReplication::Fixed(1));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("runtime");
-    let created = runtime
+    let created = runtime()
         .block_on(admin.create_topics([&topic], &AdminOptions::new()))
         .expect("create request");
     assert!(created.iter().all(Result::is_ok), "{created:?}");
@@ -45,6 +41,28 @@ fn high_watermark(bootstrap: &str, topic: &str) -> i64 {
         .fetch_watermarks(topic, 0, TIMEOUT)
         .expect("watermarks")
         .1
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime")
+}
+
+/// A topic config's value as the broker describes it.
+fn topic_config(admin: &AdminClient<DefaultClientContext>, topic: &str, key: &str) -> String {
+    let spec = [ResourceSpecifier::Topic(topic)];
+    let described = runtime()
+        .block_on(admin.describe_configs(&spec, &AdminOptions::new()))
+        .expect("describe request");
+    let resource = described
+        .into_iter()
+        .next()
+        .expect("one resource")
+        .expect("described");
+    let entry = resource.get(key).and_then(|e| e.value.clone());
+    entry.unwrap_or_default()
 }
 
 fn all_topics(admin: &AdminClient<DefaultClientContext>) -> Vec<String> {
@@ -81,6 +99,11 @@ fn deleting_a_run_leaves_other_topics_and_their_records_untouched() {
     assert_eq!(
         ns.list(&admin).expect("list"),
         ["marlow.run1.changelog", "marlow.run1.commands"]
+    );
+    assert_eq!(topic_config(&admin, &created[0], "retention.ms"), "600000");
+    assert_eq!(
+        topic_config(&admin, &created[1], "cleanup.policy"),
+        "compact"
     );
 
     let producer = create_producer(&producer_config(&bootstrap)).expect("producer");

@@ -40,7 +40,10 @@ impl Account {
 /// advance the version by exactly one: either means the caller folded a log out
 /// of order, which no input can excuse.
 pub fn apply(account: &mut Account, event: &Event) {
-    assert_eq!(event.account, account.id, "event applied to the wrong account");
+    assert_eq!(
+        event.account, account.id,
+        "event applied to the wrong account"
+    );
     assert_eq!(
         event.version,
         account.version + 1,

@@ -19,7 +19,10 @@ pub enum DecodeError {
     #[error("unsupported envelope version {found} (this build reads {supported})")]
     UnsupportedVersion { found: u16, supported: u16 },
     #[error("expected a {expected} record, found a {found} record")]
-    WrongKind { expected: &'static str, found: String },
+    WrongKind {
+        expected: &'static str,
+        found: String,
+    },
     #[error("invalid {kind}: {reason}")]
     Invalid { kind: &'static str, reason: String },
     #[error("bad account key: {0}")]

@@ -12,11 +12,21 @@ use serde::{Deserialize, Serialize};
 pub enum CommandKind {
     /// Opens the account with the issuer as its first owner. A positive initial
     /// deposit makes this the one command that yields two events.
-    Open { initial_deposit_minor: i64 },
-    Deposit { amount_minor: i64 },
-    Withdraw { amount_minor: i64 },
-    AddOwner { owner: OwnerId },
-    RemoveOwner { owner: OwnerId },
+    Open {
+        initial_deposit_minor: i64,
+    },
+    Deposit {
+        amount_minor: i64,
+    },
+    Withdraw {
+        amount_minor: i64,
+    },
+    AddOwner {
+        owner: OwnerId,
+    },
+    RemoveOwner {
+        owner: OwnerId,
+    },
 }
 
 /// The optimistic-concurrency token a command carries.

@@ -41,7 +41,10 @@ pub fn decide_with(
     command: &Command,
 ) -> Result<Vec<Event>, Rejection> {
     let bodies = decide_bodies(rules, account, command)?;
-    assert!(!bodies.is_empty(), "an accepted command yields at least one event");
+    assert!(
+        !bodies.is_empty(),
+        "an accepted command yields at least one event"
+    );
     let events = bodies
         .into_iter()
         .enumerate()

@@ -42,7 +42,11 @@ impl SerialPipeline {
         let slots = tasks
             .into_iter()
             .map(|task| {
-                let cursors = task.input_topics().iter().map(|topic| (*topic, 0)).collect();
+                let cursors = task
+                    .input_topics()
+                    .iter()
+                    .map(|topic| (*topic, 0))
+                    .collect();
                 TaskSlot {
                     task,
                     store: KvStore::new(),
@@ -126,7 +130,10 @@ impl SerialPipeline {
         };
         let output = slot.task.process(&slot.store, &input);
         slot.store.apply_all(&output.store_writes);
-        *slot.cursors.get_mut(topic).expect("cursor exists for every input") += 1;
+        *slot
+            .cursors
+            .get_mut(topic)
+            .expect("cursor exists for every input") += 1;
         for out in output.records {
             self.append(out.topic, out.key, out.value);
         }

@@ -10,8 +10,12 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum OutcomeResult {
     /// Applied; the account is now at `version`.
-    Accepted { version: u64 },
-    Rejected { rejection: Rejection },
+    Accepted {
+        version: u64,
+    },
+    Rejected {
+        rejection: Rejection,
+    },
 }
 
 /// The one answer to a command. Keyed by account on the wire (co-partitioned

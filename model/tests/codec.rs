@@ -27,9 +27,14 @@ fn rejection() -> impl Strategy<Value = Rejection> {
         Just(Rejection::AccountNotOpen),
         Just(Rejection::LastOwner),
         Just(Rejection::BalanceOverflow),
-        any::<u64>().prop_map(|issuer| Rejection::NotAnOwner { issuer: OwnerId(issuer) }),
+        any::<u64>().prop_map(|issuer| Rejection::NotAnOwner {
+            issuer: OwnerId(issuer)
+        }),
         (any::<i64>(), any::<i64>()).prop_map(|(balance_minor, amount_minor)| {
-            Rejection::InsufficientFunds { balance_minor, amount_minor }
+            Rejection::InsufficientFunds {
+                balance_minor,
+                amount_minor,
+            }
         }),
         any::<i64>().prop_map(|amount_minor| Rejection::NonPositiveAmount { amount_minor }),
         (any::<u64>(), any::<u64>())

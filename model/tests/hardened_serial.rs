@@ -53,7 +53,10 @@ fn feed(task: &HardenedTask, inputs: &[Input]) -> Run {
             }
             Input::WrongKey(cmd) => {
                 run.dead_letters_expected += 1;
-                (encode_account_key(AccountId(cmd.account.0 + 100)), encode(cmd))
+                (
+                    encode_account_key(AccountId(cmd.account.0 + 100)),
+                    encode(cmd),
+                )
             }
         };
         let record = InputRecord {
@@ -230,9 +233,12 @@ fn alarms_fire_once_per_downward_crossing() {
     let run = feed(
         &task,
         &[
-            cmd(0, CommandKind::Open {
-                initial_deposit_minor: 3000,
-            }),
+            cmd(
+                0,
+                CommandKind::Open {
+                    initial_deposit_minor: 3000,
+                },
+            ),
             cmd(1, withdraw(2500)), // 3000 -> 500: crossing
             cmd(2, withdraw(100)),  // still below: no alarm
             cmd(3, CommandKind::Deposit { amount_minor: 2000 }),

@@ -71,7 +71,10 @@ fn never_below_zero() {
         })
     );
     let exactly = command(ALICE, CommandKind::Withdraw { amount_minor: 500 });
-    assert!(decide(&account, &exactly).is_ok(), "down to exactly 0 is allowed");
+    assert!(
+        decide(&account, &exactly).is_ok(),
+        "down to exactly 0 is allowed"
+    );
 }
 
 #[test]
@@ -96,7 +99,12 @@ fn never_remove_the_last_owner() {
     let mut account = open_account(0);
     let remove_self = command(ALICE, CommandKind::RemoveOwner { owner: ALICE });
     assert_eq!(decide(&account, &remove_self), Err(Rejection::LastOwner));
-    for event in decide(&account, &command(ALICE, CommandKind::AddOwner { owner: BOB })).unwrap() {
+    for event in decide(
+        &account,
+        &command(ALICE, CommandKind::AddOwner { owner: BOB }),
+    )
+    .unwrap()
+    {
         apply(&mut account, &event);
     }
     assert!(
@@ -166,7 +174,10 @@ fn lax_rules_let_a_negative_deposit_debit() {
     let mut after = account.clone();
     events.iter().for_each(|event| apply(&mut after, event));
     assert_eq!(after.balance_minor, -200, "an overdraft is representable");
-    assert!(decide(&account, &negative).is_err(), "strict rules refuse it");
+    assert!(
+        decide(&account, &negative).is_err(),
+        "strict rules refuse it"
+    );
 }
 
 #[test]
@@ -217,9 +228,18 @@ fn alarm_fires_on_downward_crossings_only() {
     assert_eq!(rule.threshold_minor, 1000);
     assert!(rule.crossed_downward(1000, 999));
     assert!(rule.crossed_downward(5000, 0));
-    assert!(!rule.crossed_downward(999, 500), "staying below is not a crossing");
-    assert!(!rule.crossed_downward(500, 2000), "rising is not a crossing");
-    assert!(!rule.crossed_downward(2000, 1000), "reaching the threshold is not below it");
+    assert!(
+        !rule.crossed_downward(999, 500),
+        "staying below is not a crossing"
+    );
+    assert!(
+        !rule.crossed_downward(500, 2000),
+        "rising is not a crossing"
+    );
+    assert!(
+        !rule.crossed_downward(2000, 1000),
+        "reaching the threshold is not below it"
+    );
     assert!(rule.is_below(999) && !rule.is_below(1000));
 }
 
@@ -228,7 +248,14 @@ fn account_keys_are_canonical_decimal() {
     assert_eq!(encode_account_key(AccountId(42)), b"42");
     assert_eq!(decode_account_key(b"42"), Ok(AccountId(42)));
     assert_eq!(decode_account_key(b"0"), Ok(AccountId(0)));
-    for bad in [&b""[..], b"042", b"-1", b"4 2", b"99999999999999999999", b"abc"] {
+    for bad in [
+        &b""[..],
+        b"042",
+        b"-1",
+        b"4 2",
+        b"99999999999999999999",
+        b"abc",
+    ] {
         assert!(decode_account_key(bad).is_err(), "{bad:?} must be refused");
     }
     let legacy = encode_account_key_legacy(AccountId(42));

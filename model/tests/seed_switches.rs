@@ -25,7 +25,11 @@ fn cmd(seq: u64, issuer: u64, kind: CommandKind) -> Command {
 fn pipeline(config: &SeedConfig, commands: &[Command]) -> SerialPipeline {
     let mut pipeline = SerialPipeline::new(seed_tasks(config));
     for command in commands {
-        pipeline.append(topics::COMMANDS, encode_account_key(command.account), encode(command));
+        pipeline.append(
+            topics::COMMANDS,
+            encode_account_key(command.account),
+            encode(command),
+        );
     }
     pipeline
 }
@@ -44,7 +48,13 @@ fn events(pipeline: &SerialPipeline) -> Vec<Event> {
 #[test]
 fn w1_a_rejected_command_livelocks_every_later_one() {
     let commands = [
-        cmd(0, 1, CommandKind::Open { initial_deposit_minor: 0 }),
+        cmd(
+            0,
+            1,
+            CommandKind::Open {
+                initial_deposit_minor: 0,
+            },
+        ),
         cmd(1, 1, CommandKind::Withdraw { amount_minor: 500 }),
         cmd(2, 1, CommandKind::Deposit { amount_minor: 100 }),
     ];
@@ -55,7 +65,10 @@ fn w1_a_rejected_command_livelocks_every_later_one() {
     let mut stuck = pipeline(&original, &commands);
     assert!(matches!(stuck.run(20_000), RunResult::StepLimit { .. }));
     assert_eq!(events(&stuck).len(), 1, "only the open was ever applied");
-    assert!(stuck.log(topics::COMMANDS_INDEXED).len() > 5_000, "the deposit retries forever");
+    assert!(
+        stuck.log(topics::COMMANDS_INDEXED).len() > 5_000,
+        "the deposit retries forever"
+    );
 
     let fixed = SeedConfig {
         w1_version_counts_events: false,
@@ -78,12 +91,27 @@ fn w1_a_rejected_command_livelocks_every_later_one() {
 #[test]
 fn w2_a_burst_on_a_new_account_skips_the_check() {
     let commands = [
-        cmd(0, 1, CommandKind::Open { initial_deposit_minor: 0 }),
-        cmd(1, 2, CommandKind::Open { initial_deposit_minor: 0 }),
+        cmd(
+            0,
+            1,
+            CommandKind::Open {
+                initial_deposit_minor: 0,
+            },
+        ),
+        cmd(
+            1,
+            2,
+            CommandKind::Open {
+                initial_deposit_minor: 0,
+            },
+        ),
     ];
     let mut original = pipeline(&SeedConfig::original(), &commands);
     original.run(1_000);
-    let versions: Vec<u64> = events(&original).iter().map(|event| event.version).collect();
+    let versions: Vec<u64> = events(&original)
+        .iter()
+        .map(|event| event.version)
+        .collect();
     assert_eq!(versions, vec![1, 1], "duplicate version 1");
 
     let fixed = SeedConfig {
@@ -94,7 +122,11 @@ fn w2_a_burst_on_a_new_account_skips_the_check() {
     let mut checked = pipeline(&fixed, &commands);
     assert!(matches!(checked.run(1_000), RunResult::Quiescent { .. }));
     let versions: Vec<u64> = events(&checked).iter().map(|event| event.version).collect();
-    assert_eq!(versions, vec![1], "the second open is rejected against the real state");
+    assert_eq!(
+        versions,
+        vec![1],
+        "the second open is rejected against the real state"
+    );
 }
 
 /// The original's W7 and W8 with the ordering weak points (W1, W2) fixed, so
@@ -113,21 +145,36 @@ fn only_w7_w8() -> SeedConfig {
 #[test]
 fn w7_bad_input_is_applied_or_lost() {
     let commands = [
-        cmd(0, 1, CommandKind::Open { initial_deposit_minor: 0 }),
+        cmd(
+            0,
+            1,
+            CommandKind::Open {
+                initial_deposit_minor: 0,
+            },
+        ),
         cmd(1, 1, CommandKind::Deposit { amount_minor: 100 }),
         cmd(2, 9, CommandKind::Deposit { amount_minor: -700 }),
     ];
     let mut original = pipeline(&only_w7_w8(), &commands);
     original.append(topics::COMMANDS, b"5".to_vec(), b"not json".to_vec());
     original.run(1_000);
-    let balance: i64 = events(&original).iter().map(|e| e.body.balance_delta_minor()).sum();
+    let balance: i64 = events(&original)
+        .iter()
+        .map(|e| e.body.balance_delta_minor())
+        .sum();
     assert_eq!(balance, -600, "overdraft by a negative deposit");
-    assert!(original.log(topics::DEAD_LETTER).is_empty(), "the bad record vanished");
+    assert!(
+        original.log(topics::DEAD_LETTER).is_empty(),
+        "the bad record vanished"
+    );
 
     let mut fixed = pipeline(&SeedConfig::all_fixed(), &commands);
     fixed.append(topics::COMMANDS, b"5".to_vec(), b"not json".to_vec());
     fixed.run(1_000);
-    let balance: i64 = events(&fixed).iter().map(|e| e.body.balance_delta_minor()).sum();
+    let balance: i64 = events(&fixed)
+        .iter()
+        .map(|e| e.body.balance_delta_minor())
+        .sum();
     assert_eq!(balance, 100);
     assert_eq!(fixed.log(topics::DEAD_LETTER).len(), 1);
 }
@@ -136,7 +183,13 @@ fn w7_bad_input_is_applied_or_lost() {
 #[test]
 fn w8_alarms_fire_on_every_update_below_the_threshold() {
     let commands = [
-        cmd(0, 1, CommandKind::Open { initial_deposit_minor: 0 }),
+        cmd(
+            0,
+            1,
+            CommandKind::Open {
+                initial_deposit_minor: 0,
+            },
+        ),
         cmd(1, 1, CommandKind::Deposit { amount_minor: 2000 }),
         cmd(2, 1, CommandKind::Withdraw { amount_minor: 1500 }),
         cmd(3, 1, CommandKind::Withdraw { amount_minor: 100 }),
@@ -156,7 +209,13 @@ fn w8_alarms_fire_on_every_update_below_the_threshold() {
 fn w4_a_resubmission_is_applied_twice() {
     let deposit = cmd(1, 2, CommandKind::Deposit { amount_minor: 300 });
     let commands = [
-        cmd(0, 1, CommandKind::Open { initial_deposit_minor: 0 }),
+        cmd(
+            0,
+            1,
+            CommandKind::Open {
+                initial_deposit_minor: 0,
+            },
+        ),
         deposit.clone(),
         deposit,
     ];
@@ -165,7 +224,10 @@ fn w4_a_resubmission_is_applied_twice() {
         assert!(matches!(run.run(5_000), RunResult::Quiescent { .. }));
         events(&run).len()
     };
-    let no_w2 = SeedConfig { w2_no_snapshot_skips_check: false, ..SeedConfig::original() };
+    let no_w2 = SeedConfig {
+        w2_no_snapshot_skips_check: false,
+        ..SeedConfig::original()
+    };
     assert_eq!(count(&no_w2), 3);
     assert_eq!(count(&SeedConfig::all_fixed()), 2);
 }

@@ -3,6 +3,7 @@
 //! scenario, which invariant the seed design is expected to break and within
 //! how many seeds (the harness self-test reads it).
 
+use crate::invariant::Invariant;
 use crate::validate::Validator;
 use marlow_model::alarm::DEFAULT_ALARM_THRESHOLD_MINOR;
 use marlow_model::MAX_AMOUNT_MINOR;
@@ -11,74 +12,6 @@ use std::fmt;
 
 /// Seeds an expectation may ask for at most.
 pub const MAX_WITHIN_SEEDS: u32 = 100_000;
-
-/// The invariants of DESIGN.md: safety S1-S7, liveness L1-L3.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Invariant {
-    S1,
-    S2,
-    S3,
-    S4,
-    S5,
-    S6,
-    S7,
-    L1,
-    L2,
-    L3,
-}
-
-impl Invariant {
-    pub const ALL: [Invariant; 10] = [
-        Invariant::S1,
-        Invariant::S2,
-        Invariant::S3,
-        Invariant::S4,
-        Invariant::S5,
-        Invariant::S6,
-        Invariant::S7,
-        Invariant::L1,
-        Invariant::L2,
-        Invariant::L3,
-    ];
-
-    pub fn is_liveness(self) -> bool {
-        matches!(self, Invariant::L1 | Invariant::L2 | Invariant::L3)
-    }
-
-    /// The one-line statement of DESIGN.md.
-    pub fn summary(self) -> &'static str {
-        match self {
-            Invariant::S1 => "no overdraft",
-            Invariant::S2 => "exactly-once application",
-            Invariant::S3 => "gap-free versions",
-            Invariant::S4 => "state = fold(events)",
-            Invariant::S5 => "conservation",
-            Invariant::S6 => "nothing lost",
-            Invariant::S7 => "one alarm per downward crossing",
-            Invariant::L1 => "every command resolved within the bound",
-            Invariant::L2 => "every crossing alarmed within the bound",
-            Invariant::L3 => "retry traffic drains",
-        }
-    }
-}
-
-impl fmt::Display for Invariant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-impl std::str::FromStr for Invariant {
-    type Err = String;
-
-    /// Parses `S1` to `S7`, `L1` to `L3`.
-    fn from_str(text: &str) -> Result<Invariant, String> {
-        Invariant::ALL
-            .into_iter()
-            .find(|invariant| invariant.to_string() == text)
-            .ok_or_else(|| format!("unknown invariant `{text}`: expected S1 to S7 or L1 to L3"))
-    }
-}
 
 /// The weak points of the seed design (DESIGN.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -234,11 +167,10 @@ mod tests {
     #[test]
     fn invariant_names_parse_and_print_alike() {
         for invariant in Invariant::ALL {
-            assert_eq!(invariant.to_string().parse::<Invariant>(), Ok(invariant));
-            assert!(!invariant.summary().is_empty());
+            assert_eq!(invariant.code().parse::<Invariant>(), Ok(invariant));
+            assert!(!invariant.name().is_empty());
         }
         assert!("S8".parse::<Invariant>().is_err());
-        assert!("s1".parse::<Invariant>().is_err());
         assert!(Invariant::L2.is_liveness() && !Invariant::S7.is_liveness());
     }
 }

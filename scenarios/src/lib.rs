@@ -7,6 +7,7 @@ mod cluster;
 mod design;
 mod error;
 mod faults;
+mod invariant;
 mod load;
 mod locate;
 mod phases;
@@ -15,13 +16,14 @@ mod timeline;
 mod validate;
 mod workload;
 
-pub use check::{Check, Expectation, Invariant, WeakPoint, MAX_WITHIN_SEEDS};
+pub use check::{Check, Expectation, WeakPoint, MAX_WITHIN_SEEDS};
 pub use cluster::{
     CleanupPolicy, Cluster, ProcessingGuarantee, MAX_APP_INSTANCES, MAX_PARTITIONS, TOPICS,
 };
 pub use design::{DesignKind, DesignSection};
 pub use error::{Problem, ScenarioError};
 pub use faults::Faults;
+pub use invariant::Invariant;
 pub use load::{shipped, shipped_names, shipped_text};
 pub use phases::Phases;
 pub use range::MinMax;

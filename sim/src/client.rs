@@ -19,7 +19,10 @@ pub struct Waiting {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OnTimeout {
     /// Send this command (same or new id) as attempt `attempt`.
-    Resubmit { command: Command, attempt: u32 },
+    Resubmit {
+        command: Command,
+        attempt: u32,
+    },
     GiveUp,
     /// An idempotent command past its last resend: stop resending but keep
     /// waiting, since the answer (and the money) will come. The ATM never
@@ -93,7 +96,12 @@ impl AtmClient {
     }
 
     /// The wait for `command` ran out: resubmit per the policy, or give up.
-    pub fn time_out(&mut self, command: CommandId, policy: Resubmit, max_resubmits: u32) -> OnTimeout {
+    pub fn time_out(
+        &mut self,
+        command: CommandId,
+        policy: Resubmit,
+        max_resubmits: u32,
+    ) -> OnTimeout {
         let Some(waiting) = self.waiting.get(&command) else {
             return OnTimeout::GiveUp;
         };
@@ -101,7 +109,10 @@ impl AtmClient {
         if attempt > max_resubmits && policy == Resubmit::SameId {
             return OnTimeout::KeepWaiting;
         }
-        let waiting = self.waiting.remove(&command).expect("present: checked above");
+        let waiting = self
+            .waiting
+            .remove(&command)
+            .expect("present: checked above");
         if attempt > max_resubmits || policy == Resubmit::Never {
             return OnTimeout::GiveUp;
         }
@@ -135,7 +146,11 @@ mod tests {
     #[test]
     fn same_id_resubmission_keeps_the_idempotency_key() {
         let mut atm = client();
-        let sent = atm.start(AccountId(1), OwnerId(1), CommandKind::Deposit { amount_minor: 5 });
+        let sent = atm.start(
+            AccountId(1),
+            OwnerId(1),
+            CommandKind::Deposit { amount_minor: 5 },
+        );
         match atm.time_out(sent.id, Resubmit::SameId, 3) {
             OnTimeout::Resubmit { command, attempt } => {
                 assert_eq!((command.id, attempt), (sent.id, 1));
@@ -148,12 +163,19 @@ mod tests {
     #[test]
     fn new_id_resubmission_abandons_the_old_command() {
         let mut atm = client();
-        let sent = atm.start(AccountId(1), OwnerId(1), CommandKind::Deposit { amount_minor: 5 });
+        let sent = atm.start(
+            AccountId(1),
+            OwnerId(1),
+            CommandKind::Deposit { amount_minor: 5 },
+        );
         let OnTimeout::Resubmit { command, .. } = atm.time_out(sent.id, Resubmit::NewId, 3) else {
             panic!("expected a resubmission");
         };
         assert_ne!(command.id, sent.id);
-        assert!(!atm.resolve(sent.id), "a late answer to the old id is not told");
+        assert!(
+            !atm.resolve(sent.id),
+            "a late answer to the old id is not told"
+        );
         assert!(atm.resolve(command.id));
         assert_eq!(atm.in_flight(), 0);
     }
@@ -161,21 +183,50 @@ mod tests {
     #[test]
     fn an_idempotent_command_is_never_abandoned() {
         let mut atm = client();
-        let sent = atm.start(AccountId(1), OwnerId(1), CommandKind::Deposit { amount_minor: 5 });
-        assert!(matches!(atm.time_out(sent.id, Resubmit::SameId, 1), OnTimeout::Resubmit { .. }));
-        assert_eq!(atm.time_out(sent.id, Resubmit::SameId, 1), OnTimeout::KeepWaiting);
+        let sent = atm.start(
+            AccountId(1),
+            OwnerId(1),
+            CommandKind::Deposit { amount_minor: 5 },
+        );
+        assert!(matches!(
+            atm.time_out(sent.id, Resubmit::SameId, 1),
+            OnTimeout::Resubmit { .. }
+        ));
+        assert_eq!(
+            atm.time_out(sent.id, Resubmit::SameId, 1),
+            OnTimeout::KeepWaiting
+        );
         assert!(atm.resolve(sent.id), "the late answer is still told");
     }
 
     #[test]
     fn gives_up_after_the_last_resubmission() {
         let mut atm = client();
-        let sent = atm.start(AccountId(1), OwnerId(1), CommandKind::Deposit { amount_minor: 5 });
-        assert!(matches!(atm.time_out(sent.id, Resubmit::NewId, 1), OnTimeout::Resubmit { .. }));
-        let resent = atm.waiting.keys().next().copied().expect("the resubmission waits");
+        let sent = atm.start(
+            AccountId(1),
+            OwnerId(1),
+            CommandKind::Deposit { amount_minor: 5 },
+        );
+        assert!(matches!(
+            atm.time_out(sent.id, Resubmit::NewId, 1),
+            OnTimeout::Resubmit { .. }
+        ));
+        let resent = atm
+            .waiting
+            .keys()
+            .next()
+            .copied()
+            .expect("the resubmission waits");
         assert_eq!(atm.time_out(resent, Resubmit::NewId, 1), OnTimeout::GiveUp);
         assert_eq!(atm.in_flight(), 0);
-        let other = atm.start(AccountId(1), OwnerId(1), CommandKind::Deposit { amount_minor: 5 });
-        assert_eq!(atm.time_out(other.id, Resubmit::Never, 5), OnTimeout::GiveUp);
+        let other = atm.start(
+            AccountId(1),
+            OwnerId(1),
+            CommandKind::Deposit { amount_minor: 5 },
+        );
+        assert_eq!(
+            atm.time_out(other.id, Resubmit::Never, 5),
+            OnTimeout::GiveUp
+        );
     }
 }

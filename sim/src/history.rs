@@ -77,8 +77,12 @@ pub enum CommittedRecord {
     Alarm(Alarm),
     DeadLetter(DeadLetter),
     /// A command re-enqueued by the seed design (W5 traffic).
-    Reenqueue { command: CommandId },
-    Other { message_kind: String },
+    Reenqueue {
+        command: CommandId,
+    },
+    Other {
+        message_kind: String,
+    },
 }
 
 /// An append-only, size-bounded history. Past `max_entries` a run stops with an

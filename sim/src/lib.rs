@@ -9,5 +9,5 @@ pub mod rng;
 pub mod run;
 pub mod scheduler;
 pub mod trace;
-pub mod world;
 pub mod workload;
+pub mod world;

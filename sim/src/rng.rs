@@ -58,7 +58,9 @@ mod tests {
     #[test]
     fn a_named_stream_is_reproducible_and_independent() {
         let streams = SeedStreams::new(42);
-        let a: Vec<u64> = (0..4).map(|_| streams.stream("client/1").random()).collect();
+        let a: Vec<u64> = (0..4)
+            .map(|_| streams.stream("client/1").random())
+            .collect();
         let mut first = streams.stream("client/1");
         let again: Vec<u64> = (0..4).map(|_| first.random()).collect();
         assert_ne!(a, again, "each call forks a fresh stream from the start");

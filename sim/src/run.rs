@@ -3,7 +3,7 @@
 //! every enabled invariant, and report. This is the API the CLI and the tests
 //! use; it never reads the wall clock (the caller times it if it wants to).
 
-use crate::check::{check_history, CheckConfig, Invariant, Violation};
+use crate::check::{check_history, CheckConfig, Violation};
 use crate::history::History;
 use crate::trace::{TraceHash, TraceLine};
 use crate::world::{Counters, World};
@@ -72,12 +72,7 @@ pub fn design_name(scenario: &Scenario) -> &'static str {
 /// events topic, so a restored snapshot may lag the log.
 pub fn check_config(scenario: &Scenario) -> CheckConfig {
     let bound_us = scenario.phases.liveness_bound_ms * 1000;
-    let enabled = scenario
-        .check
-        .invariants
-        .iter()
-        .filter_map(|invariant| invariant_of(*invariant))
-        .collect();
+    let enabled = scenario.check.invariants.iter().copied().collect();
     CheckConfig {
         alarm_threshold_minor: scenario.check.alarm_threshold_minor,
         outcome_bound_us: bound_us,
@@ -86,11 +81,6 @@ pub fn check_config(scenario: &Scenario) -> CheckConfig {
         restore_may_lag_log: design_name(scenario) == "seed",
         enabled,
     }
-}
-
-fn invariant_of(invariant: marlow_scenarios::Invariant) -> Option<Invariant> {
-    let name = format!("{invariant:?}");
-    Invariant::ALL.into_iter().find(|candidate| format!("{candidate:?}") == name)
 }
 
 pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {

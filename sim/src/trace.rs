@@ -118,10 +118,22 @@ mod tests {
     #[test]
     fn the_hash_depends_on_steps_order_and_time() {
         let base = hash_of(&[(1, Step::Deliver { partition: 0 }), (2, Step::Crash(1))]);
-        assert_eq!(base, hash_of(&[(1, Step::Deliver { partition: 0 }), (2, Step::Crash(1))]));
-        assert_ne!(base, hash_of(&[(2, Step::Crash(1)), (1, Step::Deliver { partition: 0 })]));
-        assert_ne!(base, hash_of(&[(1, Step::Deliver { partition: 1 }), (2, Step::Crash(1))]));
-        assert_ne!(base, hash_of(&[(1, Step::Deliver { partition: 0 }), (3, Step::Crash(1))]));
+        assert_eq!(
+            base,
+            hash_of(&[(1, Step::Deliver { partition: 0 }), (2, Step::Crash(1))])
+        );
+        assert_ne!(
+            base,
+            hash_of(&[(2, Step::Crash(1)), (1, Step::Deliver { partition: 0 })])
+        );
+        assert_ne!(
+            base,
+            hash_of(&[(1, Step::Deliver { partition: 1 }), (2, Step::Crash(1))])
+        );
+        assert_ne!(
+            base,
+            hash_of(&[(1, Step::Deliver { partition: 0 }), (3, Step::Crash(1))])
+        );
     }
 
     /// A fixed input gives a fixed hash on every machine and in every process.
@@ -132,7 +144,11 @@ mod tests {
         assert_eq!(hash, TraceHash(Xxh3::new().digest()).max(hash));
         let mut expected = Xxh3::new();
         expected.update(&[5, 0, 0, 0, 0, 0, 0, 0, 0, 3]);
-        assert_eq!(hash, TraceHash(expected.digest()), "postcard: variant 0, varint 3");
+        assert_eq!(
+            hash,
+            TraceHash(expected.digest()),
+            "postcard: variant 0, varint 3"
+        );
     }
 
     #[test]

@@ -51,7 +51,11 @@ impl WorkloadPlan {
 
     /// The setup commands for one account: open it (with the opening deposit)
     /// as its first owner, then add the other owners.
-    pub fn setup_commands(&self, account: AccountId, rng: &mut SimRng) -> Vec<(OwnerId, CommandKind)> {
+    pub fn setup_commands(
+        &self,
+        account: AccountId,
+        rng: &mut SimRng,
+    ) -> Vec<(OwnerId, CommandKind)> {
         let opener = self.owner_of(account, 0);
         let range = &self.workload.initial_deposit_minor;
         let initial = uniform_inclusive(rng, range.min.max(0) as u64, range.max.max(0) as u64);
@@ -128,15 +132,24 @@ impl WorkloadPlan {
                     },
                 };
             }
-            ("withdraw", _) => (some_owner(rng), CommandKind::Withdraw {
-                amount_minor: self.amount(rng),
-            }),
-            ("add_owner", _) => (some_owner(rng), CommandKind::AddOwner {
-                owner: some_person(rng),
-            }),
-            ("remove_owner", _) => (some_owner(rng), CommandKind::RemoveOwner {
-                owner: some_person(rng),
-            }),
+            ("withdraw", _) => (
+                some_owner(rng),
+                CommandKind::Withdraw {
+                    amount_minor: self.amount(rng),
+                },
+            ),
+            ("add_owner", _) => (
+                some_owner(rng),
+                CommandKind::AddOwner {
+                    owner: some_person(rng),
+                },
+            ),
+            ("remove_owner", _) => (
+                some_owner(rng),
+                CommandKind::RemoveOwner {
+                    owner: some_person(rng),
+                },
+            ),
             ("bad_amount", _) => (some_owner(rng), bad_amount(rng)),
             ("undecodable", _) => {
                 let length = rng.random_range(1..32);
@@ -146,10 +159,14 @@ impl WorkloadPlan {
             // A deposit, or an `open` past the limit: anybody deposits, so the
             // depositor is drawn from all people, not just the owners.
             _ => {
-                let depositor = OwnerId(rng.random_range(0..u64::from(self.workload.accounts * owners)));
-                (depositor, CommandKind::Deposit {
-                    amount_minor: self.amount(rng),
-                })
+                let depositor =
+                    OwnerId(rng.random_range(0..u64::from(self.workload.accounts * owners)));
+                (
+                    depositor,
+                    CommandKind::Deposit {
+                        amount_minor: self.amount(rng),
+                    },
+                )
             }
         };
         Operation::Command {

@@ -36,8 +36,9 @@ pub fn run_against(
     // Clean up even when the run ended early; a run error is reported before a cleanup one.
     let cleanup = real.finish();
     let observed = observed?;
-    cleanup?;
-    Ok(compare(broker_name, &sim, &observed, expected))
+    let mut report = compare(broker_name, &sim, &observed, expected);
+    report.deleted_topics = cleanup?;
+    Ok(report)
 }
 
 /// The steps of the suite, in the order they run.

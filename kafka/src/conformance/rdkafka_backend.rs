@@ -33,6 +33,13 @@ const TXN_TIMEOUT_MS: u64 = 60_000;
 
 type Member = BaseConsumer<DefaultConsumerContext>;
 
+/// One record to produce: partition (`None`: by key), key, value.
+struct Outgoing<'a> {
+    partition: Option<i32>,
+    key: Option<&'a [u8]>,
+    value: &'a [u8],
+}
+
 /// A real broker as a `LogBackend`.
 pub struct RdkafkaBackend<'b> {
     broker: &'b BrokerUnderTest,
@@ -134,15 +141,16 @@ impl<'b> RdkafkaBackend<'b> {
         &self,
         extra: &[(&str, &str)],
         topic: &str,
-        records: &[(Option<i32>, Option<&[u8]>, &[u8])],
+        records: &[Outgoing<'_>],
     ) -> Result<Vec<client::Delivery>, BackendError> {
         let mut config = producer_config(&self.bootstrap);
         for (k, v) in extra {
             config.set(*k, *v);
         }
         let producer = create_producer(&config).map_err(classify)?;
-        for (partition, key, value) in records {
-            client::send(&producer, &self.ns, topic, *partition, *key, value).map_err(classify)?;
+        for r in records {
+            client::send(&producer, &self.ns, topic, r.partition, r.key, r.value)
+                .map_err(classify)?;
         }
         flush_deliveries(&producer).map_err(classify)
     }
@@ -221,7 +229,11 @@ impl LogBackend for RdkafkaBackend<'_> {
         let full = self.topic(topic)?;
         let records: Vec<_> = keys
             .iter()
-            .map(|k| (None, Some(k.as_bytes()), b"k".as_slice()))
+            .map(|k| Outgoing {
+                partition: None,
+                key: Some(k.as_bytes()),
+                value: b"k",
+            })
             .collect();
         let deliveries = self.produce_batch(&[("enable.idempotence", "false")], &full, &records)?;
         let mut by_key = BTreeMap::new();
@@ -247,7 +259,14 @@ impl LogBackend for RdkafkaBackend<'_> {
     ) -> Result<(), BackendError> {
         let full = self.topic(topic)?;
         let p = Some(to_i32(partition)?);
-        let records: Vec<_> = values.iter().map(|v| (p, None, v.as_bytes())).collect();
+        let records: Vec<_> = values
+            .iter()
+            .map(|v| Outgoing {
+                partition: p,
+                key: None,
+                value: v.as_bytes(),
+            })
+            .collect();
         self.produce_batch(&[("enable.idempotence", "true")], &full, &records)?;
         Ok(())
     }
@@ -261,7 +280,14 @@ impl LogBackend for RdkafkaBackend<'_> {
         let full = self.topic(topic)?;
         let p = Some(to_i32(partition)?);
         let payloads: Vec<Vec<u8>> = sizes_bytes.iter().map(|n| vec![b'x'; *n]).collect();
-        let records: Vec<_> = payloads.iter().map(|v| (p, None, v.as_slice())).collect();
+        let records: Vec<_> = payloads
+            .iter()
+            .map(|v| Outgoing {
+                partition: p,
+                key: None,
+                value: v,
+            })
+            .collect();
         self.produce_batch(&[("enable.idempotence", "false")], &full, &records)?;
         Ok(())
     }

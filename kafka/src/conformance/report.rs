@@ -21,7 +21,7 @@ impl Verdict {
     fn label(&self) -> String {
         match self {
             Verdict::Match => "match".to_owned(),
-            Verdict::Expected(why) => format!("expected difference: {why}"),
+            Verdict::Expected(why) => format!("expected: {why}"),
             Verdict::ListedButMatched(_) => "match (listed difference absent)".to_owned(),
             Verdict::Unexpected => "UNEXPECTED DIFFERENCE".to_owned(),
         }
@@ -41,6 +41,8 @@ pub struct StepReport {
 pub struct SuiteReport {
     pub broker: String,
     pub steps: Vec<StepReport>,
+    /// The run's topics deleted at the end (empty on a mock cluster, which goes away whole).
+    pub deleted_topics: Vec<String>,
 }
 
 impl SuiteReport {
@@ -69,18 +71,28 @@ impl SuiteReport {
             self.broker.clone(),
             "verdict".to_owned(),
         ];
-        let mut widths = header.clone().map(|h| h.len());
+        let rows: Vec<[String; 4]> = std::iter::once(header)
+            .chain(rows)
+            .map(|row| {
+                let mut i = 0;
+                row.map(|cell| {
+                    i += 1;
+                    truncate(&cell, COLUMN_MAX_CHARS[i - 1])
+                })
+            })
+            .collect();
+        let mut widths = [0; 4];
         for row in &rows {
             for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count()).min(60);
+                *w = (*w).max(cell.chars().count());
             }
         }
         let mut out = String::new();
-        for row in std::iter::once(&header).chain(&rows) {
+        for row in &rows {
             let cells: Vec<String> = row
                 .iter()
                 .zip(widths)
-                .map(|(cell, w)| format!("{:<w$}", truncate(cell, 60)))
+                .map(|(cell, w)| format!("{cell:<w$}"))
                 .collect();
             let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
@@ -88,10 +100,16 @@ impl SuiteReport {
     }
 }
 
+/// Observations can be long (error messages); the step and verdict columns are shown whole.
+const COLUMN_MAX_CHARS: [usize; 4] = [usize::MAX, 44, 44, usize::MAX];
+
 fn truncate(cell: &str, max_chars: usize) -> String {
-    match cell.char_indices().nth(max_chars) {
-        Some((i, _)) => format!("{}…", &cell[..i.saturating_sub(1)]),
-        None => cell.to_owned(),
+    match cell.chars().count() > max_chars {
+        true => {
+            let kept: String = cell.chars().take(max_chars.saturating_sub(1)).collect();
+            format!("{kept}…")
+        }
+        false => cell.to_owned(),
     }
 }
 
@@ -129,5 +147,60 @@ pub fn compare(
     SuiteReport {
         broker: broker.to_owned(),
         steps,
+        deleted_topics: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::Outcome;
+
+    fn values(vs: &[&str]) -> Observation {
+        Observation::Values(vs.iter().map(|v| (*v).to_owned()).collect())
+    }
+
+    fn verdicts(real: Observation, listed: &[ExpectedDifference]) -> Verdict {
+        let step = Step::TxnAbortHiddenReadCommitted;
+        let report = compare("b", &[(step, values(&[]))], &[(step, real)], listed);
+        report.steps[0].verdict.clone()
+    }
+
+    const LISTED: &[ExpectedDifference] = &[ExpectedDifference {
+        step: Step::TxnAbortHiddenReadCommitted,
+        why: "shows aborted records",
+    }];
+
+    #[test]
+    fn an_unlisted_difference_is_unexpected_and_a_listed_one_is_not() {
+        assert_eq!(verdicts(values(&[]), &[]), Verdict::Match);
+        assert_eq!(verdicts(values(&["a0"]), &[]), Verdict::Unexpected);
+        assert_eq!(
+            verdicts(values(&["a0"]), LISTED),
+            Verdict::Expected("shows aborted records")
+        );
+        assert_eq!(
+            verdicts(values(&[]), LISTED),
+            Verdict::ListedButMatched("shows aborted records")
+        );
+    }
+
+    #[test]
+    fn a_backend_error_is_unexpected_even_where_a_difference_is_listed() {
+        let error = Observation::Error("timed out".to_owned());
+        assert_eq!(verdicts(error.clone(), LISTED), Verdict::Unexpected);
+        assert!(!error.agrees_with(&error));
+        let step = Step::TxnAbortHiddenReadCommitted;
+        let missing = compare("b", &[(step, values(&[]))], &[], LISTED);
+        assert_eq!(missing.steps[0].verdict, Verdict::Unexpected);
+        assert_eq!(missing.unexpected().len(), 1);
+    }
+
+    #[test]
+    fn rejections_agree_whatever_their_reasons() {
+        let a = Observation::Outcome(Outcome::Rejected("ProducerFenced".to_owned()));
+        let b = Observation::Outcome(Outcome::Rejected("InvalidProducerEpoch".to_owned()));
+        assert!(a.agrees_with(&b));
+        assert!(!a.agrees_with(&Observation::Outcome(Outcome::Accepted)));
     }
 }

@@ -35,6 +35,7 @@ struct SimMember {
 }
 
 /// The simulated cluster as a `LogBackend`.
+#[derive(Default)]
 pub struct SimBackend {
     cluster: Cluster,
     now_us: u64,
@@ -42,19 +43,6 @@ pub struct SimBackend {
     group: String,
     members: Vec<SimMember>,
     metas: Vec<ConsumerGroupMetadata>,
-}
-
-impl Default for SimBackend {
-    fn default() -> Self {
-        SimBackend {
-            cluster: Cluster::default(),
-            now_us: 0,
-            producers: Vec::new(),
-            group: String::new(),
-            members: Vec::new(),
-            metas: Vec::new(),
-        }
-    }
 }
 
 fn rejected(e: ClusterError) -> BackendError {

@@ -181,6 +181,11 @@ fn txn_offsets(b: &mut dyn LogBackend, p: ProducerSlot, meta: MetaSlot) -> Obser
 }
 
 /// The same, with metadata from the generation before the clean leave: a zombie's commit.
+/// It goes through a transaction (TxnOffsetCommit, KIP-447) because that is the path an
+/// exactly-once app uses, and because librdkafka offers no way to send a plain OffsetCommit
+/// with an old generation: its consumer always commits with its current one. The leave
+/// surely bumped the generation: the remaining member only gets all partitions through a
+/// new generation's SyncGroup, and `group_leave_last` waits for exactly that.
 fn stale_commit(b: &mut dyn LogBackend, p: ProducerSlot, stale: MetaSlot) -> Observation {
     let attempt = open_txn(b, p, "s", 1)
         .and_then(|()| b.txn_send_offsets(p, stale, GROUP_TOPIC, 1, 9))

@@ -60,8 +60,8 @@ impl HardenedTask {
 
     fn decode_input(input: &InputRecord<'_>) -> Result<Command, String> {
         let command: Command = decode_value(input.value).map_err(|error| error.to_string())?;
-        let key_account = decode_account_key(input.key.unwrap_or_default())
-            .map_err(|error| error.to_string())?;
+        let key_account =
+            decode_account_key(input.key.unwrap_or_default()).map_err(|error| error.to_string())?;
         if key_account != command.account {
             return Err(format!(
                 "record key names {key_account} but the command is for {}",
@@ -190,7 +190,14 @@ impl StreamTask for HardenedTask {
             let outcome: Outcome = decode(value).expect("the outcomes topic holds only outcomes");
             let key = command_store_key(outcome.command);
             if store.get(&key).is_none() {
-                write_typed(store, key, &CommandRecord { outcome, alarm: None });
+                write_typed(
+                    store,
+                    key,
+                    &CommandRecord {
+                        outcome,
+                        alarm: None,
+                    },
+                );
             }
         }
     }

@@ -43,8 +43,15 @@ pub fn occ_token() -> impl Strategy<Value = OccToken> {
 /// A command with a command id drawn from a small space, so repeats (ATM
 /// resubmissions) happen often.
 pub fn command() -> impl Strategy<Value = Command> {
-    (0u32..3, 0u64..40, 0u64..3, owner(), occ_token(), command_kind()).prop_map(
-        |(client, seq, account, issuer, occ, kind)| Command {
+    (
+        0u32..3,
+        0u64..40,
+        0u64..3,
+        owner(),
+        occ_token(),
+        command_kind(),
+    )
+        .prop_map(|(client, seq, account, issuer, occ, kind)| Command {
             id: CommandId {
                 client: ClientId(client),
                 seq,
@@ -53,8 +60,7 @@ pub fn command() -> impl Strategy<Value = Command> {
             issuer,
             occ,
             kind,
-        },
-    )
+        })
 }
 
 /// A command whose id is always fresh is made by the caller; this gives an

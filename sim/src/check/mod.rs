@@ -12,7 +12,6 @@
 mod commands;
 mod deadlines;
 mod id_map;
-mod invariant;
 mod replay;
 pub mod testkit;
 mod trace;
@@ -39,7 +38,7 @@ pub use always_versions_gap_free::AlwaysVersionsGapFree;
 pub use eventually_every_command_resolved::EventuallyEveryCommandResolved;
 pub use eventually_every_crossing_alarmed::EventuallyEveryCrossingAlarmed;
 pub use eventually_retries_drain::EventuallyRetriesDrain;
-pub use invariant::Invariant;
+pub use marlow_scenarios::Invariant;
 pub use trace::{related_entries, trace_slice};
 pub use violation::{format_us, RecordRef, Violation};
 

@@ -75,12 +75,7 @@ pub struct PartitionOffsets {
 
 impl PartitionLog {
     /// Reads from `offset` up to the isolation's limit (HW or LSO).
-    pub fn read(
-        &self,
-        offset: u64,
-        limits: FetchLimits,
-        isolation: Isolation,
-    ) -> FetchResponse {
+    pub fn read(&self, offset: u64, limits: FetchLimits, isolation: Isolation) -> FetchResponse {
         let lso = self.last_stable_offset();
         let limit = match isolation {
             Isolation::ReadUncommitted => self.next_offset,

@@ -24,8 +24,11 @@ const RETRY_US: u64 = 50_000;
 
 impl World {
     fn input_topics(&self) -> Vec<&'static str> {
-        let topics: BTreeSet<&'static str> =
-            self.tasks.iter().flat_map(|task| task.input_topics().iter().copied()).collect();
+        let topics: BTreeSet<&'static str> = self
+            .tasks
+            .iter()
+            .flat_map(|task| task.input_topics().iter().copied())
+            .collect();
         topics.into_iter().collect()
     }
 
@@ -56,10 +59,19 @@ impl World {
             }
             match self.cluster.init_producer_id(Some(&tid), timeout_ms, now) {
                 Ok(identity) => {
-                    self.instances[i].producer = Some((identity, ProducerSession::new(identity, true)));
+                    self.instances[i].producer =
+                        Some((identity, ProducerSession::new(identity, true)));
                     self.observe_all(); // fencing may have aborted an old transaction
                 }
-                Err(_) => return self.retry(RETRY_US, SimEvent::Join { instance: index, incarnation }),
+                Err(_) => {
+                    return self.retry(
+                        RETRY_US,
+                        SimEvent::Join {
+                            instance: index,
+                            incarnation,
+                        },
+                    )
+                }
             }
         }
         if matches!(self.instances[i].membership, Membership::Stable { .. }) {
@@ -83,18 +95,39 @@ impl World {
                     self.schedule_heartbeat(index, incarnation);
                     if !self.exactly_once() {
                         let interval_us = self.scenario.cluster.commit_interval_ms * 1000;
-                        self.retry(interval_us.max(1), SimEvent::CommitOffsets { instance: index, incarnation });
+                        self.retry(
+                            interval_us.max(1),
+                            SimEvent::CommitOffsets {
+                                instance: index,
+                                incarnation,
+                            },
+                        );
                     }
                 }
                 self.handle_completions(outcome.completions);
             }
             Err(ClusterError::UnknownMemberId { .. }) => {
                 self.instances[i].membership = Membership::Joining { member: None };
-                self.retry(1, SimEvent::Join { instance: index, incarnation })
+                self.retry(
+                    1,
+                    SimEvent::Join {
+                        instance: index,
+                        incarnation,
+                    },
+                )
             }
             Err(error) => {
-                assert!(error.is_retriable(), "the simulated broker refused a join: {error}");
-                self.retry(RETRY_US, SimEvent::Join { instance: index, incarnation })
+                assert!(
+                    error.is_retriable(),
+                    "the simulated broker refused a join: {error}"
+                );
+                self.retry(
+                    RETRY_US,
+                    SimEvent::Join {
+                        instance: index,
+                        incarnation,
+                    },
+                )
             }
         }
     }
@@ -103,7 +136,9 @@ impl World {
     /// tick or a broker outage) to the instances they belong to.
     pub(super) fn handle_completions(&mut self, completions: Vec<JoinCompletion>) {
         for completion in completions {
-            let Some(i) = self.instance_with_member(completion.member_id()) else { continue };
+            let Some(i) = self.instance_with_member(completion.member_id()) else {
+                continue;
+            };
             let incarnation = self.instances[i].incarnation;
             match completion {
                 JoinCompletion::Joined(response) => {
@@ -121,7 +156,13 @@ impl World {
                     if matches!(error, ClusterError::UnknownMemberId { .. }) {
                         self.instances[i].membership = Membership::Joining { member: None };
                     }
-                    self.retry(RETRY_US, SimEvent::Join { instance: i as u32, incarnation });
+                    self.retry(
+                        RETRY_US,
+                        SimEvent::Join {
+                            instance: i as u32,
+                            incarnation,
+                        },
+                    );
                 }
             }
         }
@@ -145,9 +186,21 @@ impl World {
                     generation,
                     assignment: response.partitions,
                 };
-                self.retry(1, SimEvent::Poll { instance: i as u32, incarnation });
+                self.retry(
+                    1,
+                    SimEvent::Poll {
+                        instance: i as u32,
+                        incarnation,
+                    },
+                );
             }
-            Err(_) => self.retry(RETRY_US, SimEvent::Join { instance: i as u32, incarnation }),
+            Err(_) => self.retry(
+                RETRY_US,
+                SimEvent::Join {
+                    instance: i as u32,
+                    incarnation,
+                },
+            ),
         }
     }
 
@@ -155,8 +208,13 @@ impl World {
         // A tenth of the session, so a member learns of a rebalance quickly
         // (Kafka Streams' defaults are 3 s against 45 s).
         let interval_us = self.scenario.cluster.session_timeout_ms * 1000 / 10;
-        self.scheduler
-            .schedule_in(interval_us.max(1), SimEvent::Heartbeat { instance, incarnation });
+        self.scheduler.schedule_in(
+            interval_us.max(1),
+            SimEvent::Heartbeat {
+                instance,
+                incarnation,
+            },
+        );
     }
 
     pub(super) fn heartbeat(&mut self, index: u32, incarnation: u32) {
@@ -166,20 +224,26 @@ impl World {
         }
         let now = self.scheduler.now_us();
         match self.instances[i].membership.clone() {
-            Membership::Stable { member, generation, .. } => {
-                match self.cluster.heartbeat(APP_GROUP, &member, generation, now) {
-                    Ok(()) => {}
-                    Err(ClusterError::UnknownMemberId { .. }) => self.rejoin(i, false),
-                    Err(error) if !error.is_retriable() => self.rejoin(i, true),
-                    Err(_) => {}
-                }
-            }
+            Membership::Stable {
+                member, generation, ..
+            } => match self.cluster.heartbeat(APP_GROUP, &member, generation, now) {
+                Ok(()) => {}
+                Err(ClusterError::UnknownMemberId { .. }) => self.rejoin(i, false),
+                Err(error) if !error.is_retriable() => self.rejoin(i, true),
+                Err(_) => {}
+            },
             Membership::Joining { .. } => {
                 // A join unanswered past twice the rebalance timeout was lost
                 // (the coordinator forgot the member): ask again.
                 let patience_us = 2 * self.scenario.cluster.session_timeout_ms * 1000;
                 if now >= self.instances[i].joining_since_us + patience_us {
-                    self.retry(1, SimEvent::Join { instance: index, incarnation });
+                    self.retry(
+                        1,
+                        SimEvent::Join {
+                            instance: index,
+                            incarnation,
+                        },
+                    );
                 }
             }
             Membership::Down => {}
@@ -193,15 +257,28 @@ impl World {
     pub(super) fn rejoin(&mut self, i: usize, keep_member: bool) {
         self.abort_in_flight(i);
         let instance = &mut self.instances[i];
-        let member = if keep_member { instance.member_id().cloned() } else { None };
+        let member = if keep_member {
+            instance.member_id().cloned()
+        } else {
+            None
+        };
         instance.drop_tasks();
         instance.membership = Membership::Joining { member };
         let (index, incarnation) = (instance.index, instance.incarnation);
-        self.retry(1, SimEvent::Join { instance: index, incarnation });
+        self.retry(
+            1,
+            SimEvent::Join {
+                instance: index,
+                incarnation,
+            },
+        );
     }
 
     fn abort_in_flight(&mut self, i: usize) {
-        let began = self.instances[i].in_flight.take().is_some_and(|batch| batch.flushed);
+        let began = self.instances[i]
+            .in_flight
+            .take()
+            .is_some_and(|batch| batch.flushed);
         if !began || !self.exactly_once() {
             return;
         }
@@ -233,16 +310,30 @@ impl World {
                 Some(offset) => offset,
                 None => self
                     .cluster
-                    .reset_offset(&tp.topic, tp.partition, AutoOffsetReset::Earliest, self.isolation())
+                    .reset_offset(
+                        &tp.topic,
+                        tp.partition,
+                        AutoOffsetReset::Earliest,
+                        self.isolation(),
+                    )
                     .unwrap_or(0),
             };
             self.instances[i].positions.insert(tp.clone(), start);
             self.instances[i].committed.insert(tp.clone(), start);
             for task_index in tasks_reading(&self.tasks, &tp.topic) {
-                if !self.instances[i].slots.contains_key(&(task_index, tp.partition)) {
+                if !self.instances[i]
+                    .slots
+                    .contains_key(&(task_index, tp.partition))
+                {
                     let store = self.restore(i, task_index, tp.partition);
-                    let slot = TaskSlot { task_index, partition: tp.partition, store };
-                    self.instances[i].slots.insert((task_index, tp.partition), slot);
+                    let slot = TaskSlot {
+                        task_index,
+                        partition: tp.partition,
+                        store,
+                    };
+                    self.instances[i]
+                        .slots
+                        .insert((task_index, tp.partition), slot);
                 }
             }
         }
@@ -263,8 +354,17 @@ impl World {
             vec![changelog.as_str()]
         };
         for topic in sources {
-            let Some(log) = self.cluster.log(topic, partition) else { continue };
-            let response = log.read(log.log_start_offset(), FetchLimits { max_records: usize::MAX, max_bytes: usize::MAX }, self.isolation());
+            let Some(log) = self.cluster.log(topic, partition) else {
+                continue;
+            };
+            let response = log.read(
+                log.log_start_offset(),
+                FetchLimits {
+                    max_records: usize::MAX,
+                    max_bytes: usize::MAX,
+                },
+                self.isolation(),
+            );
             for record in &response.records {
                 replayed += 1;
                 if from_outputs {
@@ -305,11 +405,23 @@ impl World {
             return;
         }
         if !self.ensure_restored(i) {
-            return self.retry(RETRY_US, SimEvent::Poll { instance: index, incarnation });
+            return self.retry(
+                RETRY_US,
+                SimEvent::Poll {
+                    instance: index,
+                    incarnation,
+                },
+            );
         }
         let batch = self.process_batch(i);
         if batch.records.is_empty() && batch.changelog.is_empty() && batch.positions.is_empty() {
-            return self.retry(IDLE_POLL_US, SimEvent::Poll { instance: index, incarnation });
+            return self.retry(
+                IDLE_POLL_US,
+                SimEvent::Poll {
+                    instance: index,
+                    incarnation,
+                },
+            );
         }
         let mut batch = batch;
         batch.id = self.instances[i].next_batch_id;
@@ -317,7 +429,14 @@ impl World {
         let id = batch.id;
         self.instances[i].in_flight = Some(batch);
         let latency = self.latency_us();
-        self.retry(latency, SimEvent::Flush { instance: index, incarnation, batch: id });
+        self.retry(
+            latency,
+            SimEvent::Flush {
+                instance: index,
+                incarnation,
+                batch: id,
+            },
+        );
     }
 
     /// Whether the in-flight batch is `batch` at the given stage; a timer left
@@ -346,12 +465,26 @@ impl World {
             }
             let tp = &assignment[(start + step) % assignment.len()];
             let position = self.instances[i].positions[tp];
-            let limits = FetchLimits { max_records: budget, max_bytes: 1 << 20 };
-            let response = match self.cluster.fetch(&tp.topic, tp.partition, position, limits, self.isolation()) {
+            let limits = FetchLimits {
+                max_records: budget,
+                max_bytes: 1 << 20,
+            };
+            let response = match self.cluster.fetch(
+                &tp.topic,
+                tp.partition,
+                position,
+                limits,
+                self.isolation(),
+            ) {
                 Ok(response) => response,
                 Err(ClusterError::OffsetOutOfRange { .. }) => {
                     // auto.offset.reset=earliest: retention deleted what we had not read (W6).
-                    let reset = self.cluster.reset_offset(&tp.topic, tp.partition, AutoOffsetReset::Earliest, self.isolation());
+                    let reset = self.cluster.reset_offset(
+                        &tp.topic,
+                        tp.partition,
+                        AutoOffsetReset::Earliest,
+                        self.isolation(),
+                    );
                     if let Ok(offset) = reset {
                         batch.positions.insert(tp.clone(), offset);
                     }
@@ -370,7 +503,13 @@ impl World {
         batch
     }
 
-    fn process_record(&mut self, i: usize, tp: &TopicPartition, record: &crate::cluster::Record, batch: &mut PendingBatch) {
+    fn process_record(
+        &mut self,
+        i: usize,
+        tp: &TopicPartition,
+        record: &crate::cluster::Record,
+        batch: &mut PendingBatch,
+    ) {
         let input = InputRecord {
             topic: &tp.topic,
             partition: tp.partition,
@@ -398,7 +537,14 @@ impl World {
             return;
         }
         if !self.cluster.is_up() {
-            return self.retry(RETRY_US / 2, SimEvent::Flush { instance: index, incarnation, batch });
+            return self.retry(
+                RETRY_US / 2,
+                SimEvent::Flush {
+                    instance: index,
+                    incarnation,
+                    batch,
+                },
+            );
         }
         if self.exactly_once() {
             self.flush_transactional(i, incarnation);
@@ -413,7 +559,10 @@ impl World {
         let mut out = Vec::with_capacity(batch.records.len() + batch.changelog.len());
         for OutRecord { topic, key, value } in &batch.records {
             let partition = self.cluster.partition_for_key(topic, key).unwrap_or(0);
-            let record = NewRecord::new(Some(Bytes::from(key.clone())), Some(Bytes::from(value.clone())));
+            let record = NewRecord::new(
+                Some(Bytes::from(key.clone())),
+                Some(Bytes::from(value.clone())),
+            );
             out.push((topic.to_string(), partition, record));
         }
         let rebuilds_from_outputs = |task_index: usize| {
@@ -425,30 +574,54 @@ impl World {
             }
             let topic = changelog_topic(self.tasks[*task_index].as_ref());
             let value = write.value.clone().map(Bytes::from);
-            out.push((topic, *partition, NewRecord::new(Some(Bytes::from(write.key.clone())), value)));
+            out.push((
+                topic,
+                *partition,
+                NewRecord::new(Some(Bytes::from(write.key.clone())), value),
+            ));
         }
         out
     }
 
     fn flush_plain(&mut self, i: usize, incarnation: u32) {
-        let Some(batch) = self.instances[i].in_flight.take() else { return };
+        let Some(batch) = self.instances[i].in_flight.take() else {
+            return;
+        };
         let now = self.scheduler.now_us();
         for (topic, partition, record) in self.batch_records(&batch) {
-            let produced = self.cluster.produce(&topic, partition, ProduceBatch::plain(vec![record]), now);
-            assert!(produced.is_ok() || !self.cluster.is_up(), "plain produce failed: {produced:?}");
+            let produced =
+                self.cluster
+                    .produce(&topic, partition, ProduceBatch::plain(vec![record]), now);
+            assert!(
+                produced.is_ok() || !self.cluster.is_up(),
+                "plain produce failed: {produced:?}"
+            );
             self.observer.mark(&topic, partition);
         }
         self.instances[i].positions.extend(batch.positions);
         self.observe_dirty();
-        self.retry(1, SimEvent::Poll { instance: i as u32, incarnation });
+        self.retry(
+            1,
+            SimEvent::Poll {
+                instance: i as u32,
+                incarnation,
+            },
+        );
     }
 
     fn flush_transactional(&mut self, i: usize, incarnation: u32) {
-        let Some(mut batch) = self.instances[i].in_flight.take() else { return };
-        let Membership::Stable { member, generation, .. } = self.instances[i].membership.clone() else {
+        let Some(mut batch) = self.instances[i].in_flight.take() else {
             return;
         };
-        let Some((identity, mut session)) = self.instances[i].producer.clone() else { return };
+        let Membership::Stable {
+            member, generation, ..
+        } = self.instances[i].membership.clone()
+        else {
+            return;
+        };
+        let Some((identity, mut session)) = self.instances[i].producer.clone() else {
+            return;
+        };
         let tid = self.instances[i].transactional_id();
         let now = self.scheduler.now_us();
         let records = self.batch_records(&batch);
@@ -461,9 +634,13 @@ impl World {
                 touched.push(TopicPartition::new(&topic, partition));
             }
             let metadata = ConsumerGroupMetadata::member(APP_GROUP, &member, generation);
-            let offsets: Vec<(TopicPartition, u64)> =
-                batch.positions.iter().map(|(tp, offset)| (tp.clone(), *offset)).collect();
-            self.cluster.send_offsets_to_transaction(&tid, identity, &metadata, &offsets)?;
+            let offsets: Vec<(TopicPartition, u64)> = batch
+                .positions
+                .iter()
+                .map(|(tp, offset)| (tp.clone(), *offset))
+                .collect();
+            self.cluster
+                .send_offsets_to_transaction(&tid, identity, &metadata, &offsets)?;
             Ok(touched)
         })();
         self.instances[i].producer = Some((identity, session));
@@ -474,7 +651,14 @@ impl World {
                 let id = batch.id;
                 self.instances[i].in_flight = Some(batch);
                 let latency = self.latency_us();
-                self.retry(latency, SimEvent::CommitTxn { instance: i as u32, incarnation, batch: id });
+                self.retry(
+                    latency,
+                    SimEvent::CommitTxn {
+                        instance: i as u32,
+                        incarnation,
+                        batch: id,
+                    },
+                );
             }
             Err(error) => self.transaction_failed(i, error),
         }
@@ -486,8 +670,12 @@ impl World {
         if !self.instances[i].is_live(incarnation) || !self.in_flight_is(i, batch, true) {
             return;
         }
-        let Some(batch) = self.instances[i].in_flight.take() else { return };
-        let Some((identity, _)) = self.instances[i].producer.clone() else { return };
+        let Some(batch) = self.instances[i].in_flight.take() else {
+            return;
+        };
+        let Some((identity, _)) = self.instances[i].producer.clone() else {
+            return;
+        };
         let tid = self.instances[i].transactional_id();
         let now = self.scheduler.now_us();
         match self.cluster.commit_transaction(&tid, identity, now) {
@@ -498,7 +686,13 @@ impl World {
                 self.instances[i].positions.extend(batch.positions.clone());
                 self.instances[i].committed.extend(batch.positions);
                 self.observe_dirty();
-                self.retry(1, SimEvent::Poll { instance: index, incarnation });
+                self.retry(
+                    1,
+                    SimEvent::Poll {
+                        instance: index,
+                        incarnation,
+                    },
+                );
             }
             Err(error) => self.transaction_failed(i, error),
         }
@@ -513,7 +707,10 @@ impl World {
             let _ = self.cluster.abort_transaction(&tid, identity, now);
         }
         self.observe_all();
-        let fenced = matches!(error, ClusterError::ProducerFenced { .. } | ClusterError::InvalidProducerEpoch { .. });
+        let fenced = matches!(
+            error,
+            ClusterError::ProducerFenced { .. } | ClusterError::InvalidProducerEpoch { .. }
+        );
         if fenced {
             self.instances[i].producer = None;
         }
@@ -522,11 +719,27 @@ impl World {
         if fenced || !error.is_retriable() {
             let keep = !matches!(error, ClusterError::UnknownMemberId { .. });
             self.instances[i].membership = Membership::Joining {
-                member: if keep { self.instances[i].member_id().cloned() } else { None },
+                member: if keep {
+                    self.instances[i].member_id().cloned()
+                } else {
+                    None
+                },
             };
-            self.retry(RETRY_US, SimEvent::Join { instance: i as u32, incarnation });
+            self.retry(
+                RETRY_US,
+                SimEvent::Join {
+                    instance: i as u32,
+                    incarnation,
+                },
+            );
         } else {
-            self.retry(RETRY_US, SimEvent::Poll { instance: i as u32, incarnation });
+            self.retry(
+                RETRY_US,
+                SimEvent::Poll {
+                    instance: i as u32,
+                    incarnation,
+                },
+            );
         }
     }
 
@@ -537,8 +750,17 @@ impl World {
             return;
         }
         let interval_us = self.scenario.cluster.commit_interval_ms * 1000;
-        self.retry(interval_us.max(1), SimEvent::CommitOffsets { instance: index, incarnation });
-        let Membership::Stable { member, generation, .. } = self.instances[i].membership.clone() else {
+        self.retry(
+            interval_us.max(1),
+            SimEvent::CommitOffsets {
+                instance: index,
+                incarnation,
+            },
+        );
+        let Membership::Stable {
+            member, generation, ..
+        } = self.instances[i].membership.clone()
+        else {
             return;
         };
         let offsets: Vec<(TopicPartition, u64)> = self.instances[i]

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use marlow_model::codec::{encode, encode_account_key, encode_account_key_legacy};
 use marlow_model::task::topics;
 use marlow_model::{AccountId, ClientId, Command, CommandId};
+use marlow_scenarios::Resubmit;
 
 /// How long a client's producer waits before retrying a failed send.
 const SEND_RETRY_US: u64 = 20_000;
@@ -55,13 +56,22 @@ impl World {
             return; // the liveness phase sends nothing new
         }
         let limit = self.scenario.workload.max_opened_accounts;
-        let next_new = (self.opened_extra < limit)
-            .then(|| AccountId(u64::from(self.scenario.workload.accounts + self.opened_extra)));
+        let next_new = (self.opened_extra < limit).then(|| {
+            AccountId(u64::from(
+                self.scenario.workload.accounts + self.opened_extra,
+            ))
+        });
         let opened_extra = self.opened_extra;
         let client = &mut self.clients[id.0 as usize];
-        let operation = self.plan.next_operation(&mut client.rng, opened_extra, next_new);
+        let operation = self
+            .plan
+            .next_operation(&mut client.rng, opened_extra, next_new);
         match operation {
-            Operation::Command { account, issuer, kind } => {
+            Operation::Command {
+                account,
+                issuer,
+                kind,
+            } => {
                 if Some(account) == next_new {
                     self.opened_extra += 1;
                 }
@@ -108,15 +118,28 @@ impl World {
         };
         let value = encode(&command);
         if !self.produce_command_bytes(key.clone(), value.clone()) {
-            self.scheduler
-                .schedule_in(SEND_RETRY_US, SimEvent::ClientSend { client, command, attempt });
+            self.scheduler.schedule_in(
+                SEND_RETRY_US,
+                SimEvent::ClientSend {
+                    client,
+                    command,
+                    attempt,
+                },
+            );
             return;
         }
         let duplicate_p = self.scenario.workload.duplicate_send_fraction
-            + if self.healed { 0.0 } else { self.faults.producer_duplicate_probability };
+            + if self.healed {
+                0.0
+            } else {
+                self.faults.producer_duplicate_probability
+            };
         let rng = &mut self.client_mut(client).rng;
         if chance(rng, duplicate_p) {
-            self.draw(Choice::DuplicateSend { client, command: command.id });
+            self.draw(Choice::DuplicateSend {
+                client,
+                command: command.id,
+            });
             self.produce_command_bytes(key, value);
         }
     }
@@ -130,7 +153,12 @@ impl World {
         };
         let record = NewRecord::new(Some(Bytes::from(key)), Some(Bytes::from(value)));
         self.cluster
-            .produce(topics::COMMANDS, partition, ProduceBatch::plain(vec![record]), now)
+            .produce(
+                topics::COMMANDS,
+                partition,
+                ProduceBatch::plain(vec![record]),
+                now,
+            )
             .is_ok()
     }
 
@@ -138,11 +166,14 @@ impl World {
         if !self.client_mut(client).is_waiting_on(command, attempt) {
             return;
         }
-        let workload = &self.scenario.workload;
-        let (policy, max) = (workload.resubmit, workload.max_resubmits);
+        let (policy, max) = (self.resubmit_policy(), self.scenario.workload.max_resubmits);
         let decision = self.client_mut(client).time_out(command, policy, max);
         if decision != OnTimeout::KeepWaiting {
-            self.push_history(Step::ClientTimeout { client, command, attempt });
+            self.push_history(Step::ClientTimeout {
+                client,
+                command,
+                attempt,
+            });
         }
         match decision {
             OnTimeout::Resubmit { command, attempt } => self.invoke(client, command, attempt),
@@ -176,7 +207,18 @@ impl World {
         let think = self.scenario.workload.think_time_us;
         let rng = &mut self.clients[client.0 as usize].rng;
         let delay = uniform_inclusive(rng, think.min, think.max);
-        self.scheduler.schedule_in(delay.max(1), SimEvent::ClientWake { client });
+        self.scheduler
+            .schedule_in(delay.max(1), SimEvent::ClientWake { client });
+    }
+
+    /// The hardened design's client protocol is idempotent resubmission: its
+    /// ATMs always resend with the same command id. The seed design's ATMs do
+    /// what the scenario says (the original ones sent a new id).
+    fn resubmit_policy(&self) -> Resubmit {
+        match self.scenario.design_config() {
+            marlow_model::DesignConfig::Hardened(_) => Resubmit::SameId,
+            marlow_model::DesignConfig::Seed(_) => self.scenario.workload.resubmit,
+        }
     }
 
     pub(super) fn clients_idle(&self) -> bool {

@@ -14,7 +14,9 @@ pub enum SimEvent {
     /// The setup actor sends its opening commands.
     Setup,
     /// A client's think time is over: it draws and sends its next operation.
-    ClientWake { client: ClientId },
+    ClientWake {
+        client: ClientId,
+    },
     /// A client (re)tries to put a command on the commands topic.
     ClientSend {
         client: ClientId,
@@ -28,19 +30,39 @@ pub enum SimEvent {
         attempt: u32,
     },
     /// An instance (re)joins its consumer group.
-    Join { instance: u32, incarnation: u32 },
-    Heartbeat { instance: u32, incarnation: u32 },
+    Join {
+        instance: u32,
+        incarnation: u32,
+    },
+    Heartbeat {
+        instance: u32,
+        incarnation: u32,
+    },
     /// An instance fetches and processes a batch of input.
-    Poll { instance: u32, incarnation: u32 },
+    Poll {
+        instance: u32,
+        incarnation: u32,
+    },
     /// An instance's processed batch reaches the broker (produce, and under
     /// exactly-once begin + send offsets).
     /// `batch` names the batch, so a timer left over from an abandoned batch
     /// never acts on a newer one.
-    Flush { instance: u32, incarnation: u32, batch: u64 },
+    Flush {
+        instance: u32,
+        incarnation: u32,
+        batch: u64,
+    },
     /// Exactly-once: the instance commits its transaction.
-    CommitTxn { instance: u32, incarnation: u32, batch: u64 },
+    CommitTxn {
+        instance: u32,
+        incarnation: u32,
+        batch: u64,
+    },
     /// At-least-once: the instance commits its consumed offsets.
-    CommitOffsets { instance: u32, incarnation: u32 },
+    CommitOffsets {
+        instance: u32,
+        incarnation: u32,
+    },
     /// The cluster's timers: session and transaction timeouts, rebalances.
     ClusterTick,
     /// Retention and, when drawn, a compaction pass.
@@ -52,7 +74,9 @@ pub enum SimEvent {
     /// The broker comes back after a restart.
     BrokerUp,
     /// A paused instance resumes (possibly as a zombie).
-    Resume { instance: u32 },
+    Resume {
+        instance: u32,
+    },
     /// Faults stop; the liveness phase starts.
     Heal,
     /// Checks whether everything pending has finished.
@@ -67,7 +91,10 @@ pub enum Choice {
     /// The swarm-drawn fault mix of this seed, as (name, value) pairs.
     Options(Vec<(String, String)>),
     /// A client's send was duplicated by a producer retry.
-    DuplicateSend { client: ClientId, command: CommandId },
+    DuplicateSend {
+        client: ClientId,
+        command: CommandId,
+    },
     /// A broker request took a latency spike.
     LatencySpike { micros: u64 },
 }

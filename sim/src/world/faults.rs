@@ -24,7 +24,8 @@ impl World {
                 .schedule_at(entry.at_ms * 1000, SimEvent::Fault(entry.action));
         }
         if !self.faults.is_quiet() {
-            self.scheduler.schedule_at(FAULT_TICK_US, SimEvent::FaultTick);
+            self.scheduler
+                .schedule_at(FAULT_TICK_US, SimEvent::FaultTick);
         }
     }
 
@@ -37,7 +38,8 @@ impl World {
     }
 
     fn pick(&mut self, candidates: &[u32]) -> Option<u32> {
-        (!candidates.is_empty()).then(|| candidates[self.fault_rng.random_range(0..candidates.len())])
+        (!candidates.is_empty())
+            .then(|| candidates[self.fault_rng.random_range(0..candidates.len())])
     }
 
     /// Each tick, each fault kind fires with probability rate × tick length.
@@ -53,17 +55,26 @@ impl World {
                 self.fire_fault(TimelineAction::CrashInstance { instance });
                 let delay = faults.instance_restart_delay_ms;
                 let delay_ms = uniform_inclusive(&mut self.fault_rng, delay.min, delay.max);
-                self.scheduler.schedule_in(delay_ms * 1000, SimEvent::Fault(TimelineAction::RestartInstance { instance }));
+                self.scheduler.schedule_in(
+                    delay_ms * 1000,
+                    SimEvent::Fault(TimelineAction::RestartInstance { instance }),
+                );
             }
         }
         if chance(&mut self.fault_rng, faults.instance_pause_per_s * per_tick) {
             if let Some(instance) = self.pick(&running) {
                 let pause = faults.instance_pause_ms;
-                let duration_ms = Some(uniform_inclusive(&mut self.fault_rng, pause.min, pause.max));
-                self.fire_fault(TimelineAction::PauseInstance { instance, duration_ms });
+                let duration_ms =
+                    Some(uniform_inclusive(&mut self.fault_rng, pause.min, pause.max));
+                self.fire_fault(TimelineAction::PauseInstance {
+                    instance,
+                    duration_ms,
+                });
             }
         }
-        if chance(&mut self.fault_rng, faults.broker_restart_per_s * per_tick) && self.cluster.is_up() {
+        if chance(&mut self.fault_rng, faults.broker_restart_per_s * per_tick)
+            && self.cluster.is_up()
+        {
             let downtime = faults.broker_downtime_ms;
             let downtime_ms = uniform_inclusive(&mut self.fault_rng, downtime.min, downtime.max);
             self.fire_fault(TimelineAction::BrokerRestart { downtime_ms });
@@ -78,7 +89,8 @@ impl World {
             let topic = topics::COMMANDS.to_string();
             self.fire_fault(TimelineAction::InjectUndecodable { topic, count: 1 });
         }
-        self.scheduler.schedule_in(FAULT_TICK_US, SimEvent::FaultTick);
+        self.scheduler
+            .schedule_in(FAULT_TICK_US, SimEvent::FaultTick);
     }
 
     pub(super) fn fire_fault(&mut self, action: TimelineAction) {
@@ -86,7 +98,9 @@ impl World {
             return;
         }
         self.counters.faults += 1;
-        self.push_history(Step::Fault { fault: format!("{action:?}") });
+        self.push_history(Step::Fault {
+            fault: format!("{action:?}"),
+        });
         let now = self.scheduler.now_us();
         match action {
             TimelineAction::CrashInstance { instance } => {
@@ -96,24 +110,38 @@ impl World {
                 }
             }
             TimelineAction::RestartInstance { instance } => self.restart(instance),
-            TimelineAction::PauseInstance { instance, duration_ms } => {
+            TimelineAction::PauseInstance {
+                instance,
+                duration_ms,
+            } => {
                 if let Some(target) = self.instances.get_mut(instance as usize) {
                     target.paused = true;
                     if let Some(ms) = duration_ms {
-                        self.scheduler.schedule_in(ms * 1000, SimEvent::Resume { instance });
+                        self.scheduler
+                            .schedule_in(ms * 1000, SimEvent::Resume { instance });
                     }
                 }
             }
             TimelineAction::ResumeInstance { instance } => self.resume(instance),
             TimelineAction::ScaleOut { count } => {
-                let limit = self.scenario.cluster.max_app_instances.max(self.scenario.cluster.app_instances);
+                let limit = self
+                    .scenario
+                    .cluster
+                    .max_app_instances
+                    .max(self.scenario.cluster.app_instances);
                 for _ in 0..count {
                     if self.running_instances().len() as u32 >= limit {
                         break;
                     }
                     let index = self.instances.len() as u32;
                     self.instances.push(Instance::new(index));
-                    self.scheduler.schedule_in(1, SimEvent::Join { instance: index, incarnation: 0 });
+                    self.scheduler.schedule_in(
+                        1,
+                        SimEvent::Join {
+                            instance: index,
+                            incarnation: 0,
+                        },
+                    );
                 }
             }
             TimelineAction::ScaleIn { count } => {
@@ -130,27 +158,40 @@ impl World {
                 if self.cluster.is_up() {
                     let failed = self.cluster.broker_down(now);
                     self.handle_completions(failed);
-                    self.scheduler.schedule_in(downtime_ms * 1000, SimEvent::BrokerUp);
+                    self.scheduler
+                        .schedule_in(downtime_ms * 1000, SimEvent::BrokerUp);
                 }
             }
-            TimelineAction::InjectUndecodable { topic, count } => self.inject_garbage(&topic, count),
+            TimelineAction::InjectUndecodable { topic, count } => {
+                self.inject_garbage(&topic, count)
+            }
             TimelineAction::AddPartitions { topic, count } => self.add_partitions(&topic, count),
         }
     }
 
     fn restart(&mut self, index: u32) {
-        let Some(target) = self.instances.get_mut(index as usize) else { return };
+        let Some(target) = self.instances.get_mut(index as usize) else {
+            return;
+        };
         if target.membership != Membership::Down {
             return;
         }
         target.stopped = false;
         target.paused = false;
         let incarnation = target.incarnation;
-        self.scheduler.schedule_in(1, SimEvent::Join { instance: index, incarnation });
+        self.scheduler.schedule_in(
+            1,
+            SimEvent::Join {
+                instance: index,
+                incarnation,
+            },
+        );
     }
 
     pub(super) fn resume(&mut self, index: u32) {
-        let Some(target) = self.instances.get_mut(index as usize) else { return };
+        let Some(target) = self.instances.get_mut(index as usize) else {
+            return;
+        };
         if !target.paused {
             return;
         }
@@ -185,14 +226,18 @@ impl World {
     }
 
     fn inject_garbage(&mut self, topic: &str, count: u32) {
-        let Some(partitions) = self.cluster.partition_count(topic) else { return };
+        let Some(partitions) = self.cluster.partition_count(topic) else {
+            return;
+        };
         let now = self.scheduler.now_us();
         for _ in 0..count {
             let partition = self.fault_rng.random_range(0..partitions);
             let length = self.fault_rng.random_range(1..24);
             let bytes: Vec<u8> = (0..length).map(|_| self.fault_rng.random()).collect();
             let record = NewRecord::new(Some(Bytes::from_static(b"0")), Some(Bytes::from(bytes)));
-            let _ = self.cluster.produce(topic, partition, ProduceBatch::plain(vec![record]), now);
+            let _ = self
+                .cluster
+                .produce(topic, partition, ProduceBatch::plain(vec![record]), now);
             self.observer.mark(topic, partition);
         }
     }
@@ -200,7 +245,9 @@ impl World {
     /// Grows a topic (keys move to other partitions, as in Kafka) and the
     /// changelogs of tasks that read it, so every input partition has one.
     fn add_partitions(&mut self, topic: &str, count: u32) {
-        let Some(current) = self.cluster.partition_count(topic) else { return };
+        let Some(current) = self.cluster.partition_count(topic) else {
+            return;
+        };
         let now = self.scheduler.now_us();
         let total = current + count;
         let _ = self.cluster.create_partitions(topic, total, now);
@@ -220,7 +267,9 @@ impl World {
     pub(super) fn broker_up(&mut self) {
         let now = self.scheduler.now_us();
         self.cluster.broker_up(now);
-        self.push_history(Step::Fault { fault: "broker up".into() });
+        self.push_history(Step::Fault {
+            fault: "broker up".into(),
+        });
     }
 
     /// The end of the safety phase: the broker comes back, paused instances
@@ -239,7 +288,13 @@ impl World {
         if self.running_instances().is_empty() && self.instances.iter().all(|i| i.stopped) {
             let index = self.instances.len() as u32;
             self.instances.push(Instance::new(index));
-            self.scheduler.schedule_in(1, SimEvent::Join { instance: index, incarnation: 0 });
+            self.scheduler.schedule_in(
+                1,
+                SimEvent::Join {
+                    instance: index,
+                    incarnation: 0,
+                },
+            );
         }
     }
 
@@ -249,12 +304,20 @@ impl World {
         let now = self.scheduler.now_us();
         self.cluster.run_retention(now);
         let per_tick = HOUSEKEEPING_US as f64 / 1e6;
-        let rate = if self.healed { 0.0 } else { self.faults.compaction_run_per_s };
+        let rate = if self.healed {
+            0.0
+        } else {
+            self.faults.compaction_run_per_s
+        };
         if chance(&mut self.fault_rng, rate * per_tick) {
             let compacted: Vec<String> = self
                 .cluster
                 .topic_names()
-                .filter(|name| self.cluster.topic_config(name).is_some_and(|c| c.cleanup.compacts()))
+                .filter(|name| {
+                    self.cluster
+                        .topic_config(name)
+                        .is_some_and(|c| c.cleanup.compacts())
+                })
                 .map(str::to_string)
                 .collect();
             if !compacted.is_empty() {
@@ -264,7 +327,8 @@ impl World {
                 let _ = self.cluster.run_cleaner(&topic, partition, now);
             }
         }
-        self.scheduler.schedule_in(HOUSEKEEPING_US, SimEvent::Housekeeping);
+        self.scheduler
+            .schedule_in(HOUSEKEEPING_US, SimEvent::Housekeeping);
     }
 
     /// Nothing pending: no client waits, and every input partition's committed
@@ -274,11 +338,17 @@ impl World {
             return false;
         }
         let committed = self.cluster.all_committed_offsets(APP_GROUP);
-        let inputs: Vec<&'static str> = self.tasks.iter().flat_map(|t| t.input_topics().iter().copied()).collect();
+        let inputs: Vec<&'static str> = self
+            .tasks
+            .iter()
+            .flat_map(|t| t.input_topics().iter().copied())
+            .collect();
         inputs.iter().all(|topic| {
             let partitions = self.cluster.partition_count(topic).unwrap_or(0);
             (0..partitions).all(|partition| {
-                let Some(log) = self.cluster.log(topic, partition) else { return true };
+                let Some(log) = self.cluster.log(topic, partition) else {
+                    return true;
+                };
                 let end = log.high_watermark();
                 let done = committed
                     .get(&crate::cluster::TopicPartition::new(topic, partition))

@@ -75,7 +75,9 @@ impl World {
         let streams = SeedStreams::new(seed);
         let mut swarm_rng = streams.stream("swarm");
         let faults = if scenario.faults.swarm {
-            scenario.faults.swarm_draw(|| rand::Rng::random::<f64>(&mut swarm_rng))
+            scenario
+                .faults
+                .swarm_draw(|| rand::Rng::random::<f64>(&mut swarm_rng))
         } else {
             scenario.faults.clone()
         };
@@ -94,7 +96,10 @@ impl World {
         } else {
             Trace::hashing()
         };
-        trace.record(0, &TraceStep::Draw(&Choice::Options(fault_options(&faults))));
+        trace.record(
+            0,
+            &TraceStep::Draw(&Choice::Options(fault_options(&faults))),
+        );
         let mut world = World {
             scenario: scenario.clone(),
             faults,
@@ -141,7 +146,8 @@ impl World {
         }
         for task in &self.tasks {
             let input = task.input_topics()[0];
-            let config = TopicConfig::new(cluster.partitions_of(input)).with_cleanup(Cleanup::Compact);
+            let config =
+                TopicConfig::new(cluster.partitions_of(input)).with_cleanup(Cleanup::Compact);
             names.push((changelog_topic(task.as_ref()), config));
         }
         for (name, config) in names {
@@ -154,7 +160,13 @@ impl World {
     fn schedule_start(&mut self) {
         for index in 0..self.scenario.cluster.app_instances {
             self.instances.push(Instance::new(index));
-            self.scheduler.schedule_at(0, SimEvent::Join { instance: index, incarnation: 0 });
+            self.scheduler.schedule_at(
+                0,
+                SimEvent::Join {
+                    instance: index,
+                    incarnation: 0,
+                },
+            );
         }
         self.scheduler.schedule_at(0, SimEvent::Setup);
         if !self.scenario.workload.wait_for_setup {
@@ -164,7 +176,8 @@ impl World {
         self.scheduler.schedule_at(0, SimEvent::Housekeeping);
         self.schedule_faults();
         let phases = &self.scenario.phases;
-        self.scheduler.schedule_at(phases.safety_duration_ms * 1000, SimEvent::Heal);
+        self.scheduler
+            .schedule_at(phases.safety_duration_ms * 1000, SimEvent::Heal);
         let hard_end = (phases.safety_duration_ms + phases.liveness_bound_ms)
             .min(phases.max_simulated_ms)
             .max(phases.safety_duration_ms);
@@ -177,7 +190,8 @@ impl World {
             let client = &mut self.clients[index];
             let delay = uniform_inclusive(&mut client.rng, think.min, think.max);
             let id = client.id;
-            self.scheduler.schedule_in(delay, SimEvent::ClientWake { client: id });
+            self.scheduler
+                .schedule_in(delay, SimEvent::ClientWake { client: id });
         }
     }
 
@@ -199,7 +213,8 @@ impl World {
     }
 
     pub(crate) fn draw(&mut self, choice: Choice) {
-        self.trace.record(self.scheduler.now_us(), &TraceStep::Draw(&choice));
+        self.trace
+            .record(self.scheduler.now_us(), &TraceStep::Draw(&choice));
     }
 
     pub(crate) fn push_history(&mut self, step: Step) {
@@ -233,20 +248,42 @@ impl World {
         match event {
             SimEvent::Setup => self.send_setup(),
             SimEvent::ClientWake { client } => self.client_wake(client),
-            SimEvent::ClientSend { client, command, attempt } => self.client_send(client, command, attempt),
-            SimEvent::ClientTimeout { client, command, attempt } => {
-                self.client_timeout(client, command, attempt)
-            }
-            SimEvent::Join { instance, incarnation } => self.join(instance, incarnation),
-            SimEvent::Heartbeat { instance, incarnation } => self.heartbeat(instance, incarnation),
-            SimEvent::Poll { instance, incarnation } => self.poll(instance, incarnation),
-            SimEvent::Flush { instance, incarnation, batch } => self.flush(instance, incarnation, batch),
-            SimEvent::CommitTxn { instance, incarnation, batch } => {
-                self.commit_txn(instance, incarnation, batch)
-            }
-            SimEvent::CommitOffsets { instance, incarnation } => {
-                self.commit_offsets(instance, incarnation)
-            }
+            SimEvent::ClientSend {
+                client,
+                command,
+                attempt,
+            } => self.client_send(client, command, attempt),
+            SimEvent::ClientTimeout {
+                client,
+                command,
+                attempt,
+            } => self.client_timeout(client, command, attempt),
+            SimEvent::Join {
+                instance,
+                incarnation,
+            } => self.join(instance, incarnation),
+            SimEvent::Heartbeat {
+                instance,
+                incarnation,
+            } => self.heartbeat(instance, incarnation),
+            SimEvent::Poll {
+                instance,
+                incarnation,
+            } => self.poll(instance, incarnation),
+            SimEvent::Flush {
+                instance,
+                incarnation,
+                batch,
+            } => self.flush(instance, incarnation, batch),
+            SimEvent::CommitTxn {
+                instance,
+                incarnation,
+                batch,
+            } => self.commit_txn(instance, incarnation, batch),
+            SimEvent::CommitOffsets {
+                instance,
+                incarnation,
+            } => self.commit_offsets(instance, incarnation),
             SimEvent::ClusterTick => self.cluster_tick(),
             SimEvent::Housekeeping => self.housekeeping(),
             SimEvent::FaultTick => self.fault_tick(),
@@ -263,7 +300,8 @@ impl World {
         self.healed = true;
         self.heal_faults();
         self.push_history(Step::Heal);
-        self.scheduler.schedule_in(10_000, SimEvent::QuiescenceCheck);
+        self.scheduler
+            .schedule_in(10_000, SimEvent::QuiescenceCheck);
     }
 
     /// Ends the run early once nothing is pending: no client waits, every
@@ -272,7 +310,8 @@ impl World {
         if self.is_quiescent() {
             self.end();
         } else {
-            self.scheduler.schedule_in(50_000, SimEvent::QuiescenceCheck);
+            self.scheduler
+                .schedule_in(50_000, SimEvent::QuiescenceCheck);
         }
     }
 
@@ -313,7 +352,6 @@ pub(crate) fn is_running(instance: &Instance) -> bool {
     !instance.stopped && instance.membership != instance::Membership::Down
 }
 
-
 /// The account states a restored store holds: the hardened task's accounts,
 /// or the seed aggregator's snapshots. Other stores hold no account state.
 pub(crate) fn restored_accounts(store: &marlow_model::task::KvStore) -> Vec<marlow_model::Account> {
@@ -325,7 +363,9 @@ pub(crate) fn restored_accounts(store: &marlow_model::task::KvStore) -> Vec<marl
             if key.starts_with(b"acct/") {
                 decode::<marlow_model::Account>(value).ok()
             } else if key.starts_with(b"snap/") {
-                decode::<SeedSnapshot>(value).ok().map(|snapshot| snapshot.account)
+                decode::<SeedSnapshot>(value)
+                    .ok()
+                    .map(|snapshot| snapshot.account)
             } else {
                 None
             }
@@ -339,7 +379,17 @@ impl World {
     pub fn debug_instances(&self) -> Vec<String> {
         self.instances
             .iter()
-            .map(|i| format!("#{} inc={} paused={} stopped={} in_flight={} {:?}", i.index, i.incarnation, i.paused, i.stopped, i.in_flight.is_some(), i.membership))
+            .map(|i| {
+                format!(
+                    "#{} inc={} paused={} stopped={} in_flight={} {:?}",
+                    i.index,
+                    i.incarnation,
+                    i.paused,
+                    i.stopped,
+                    i.in_flight.is_some(),
+                    i.membership
+                )
+            })
             .collect()
     }
 }

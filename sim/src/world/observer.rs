@@ -62,7 +62,9 @@ impl World {
     fn observe_partition(&mut self, topic: &'static str, partition: u32) {
         let mut offset = *self.observer.cursors.get(&(topic, partition)).unwrap_or(&0);
         loop {
-            let Some(log) = self.cluster.log(topic, partition) else { return };
+            let Some(log) = self.cluster.log(topic, partition) else {
+                return;
+            };
             // The observer audits the log itself, so a broker outage does not hide records.
             let response = log.read(offset, FETCH_LIMITS, Isolation::ReadCommitted);
             if response.records.is_empty() {
@@ -80,13 +82,21 @@ impl World {
         self.observer.cursors.insert((topic, partition), offset);
     }
 
-    fn record_committed(&mut self, topic: &str, partition: u32, offset: u64, record: CommittedRecord) {
+    fn record_committed(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        record: CommittedRecord,
+    ) {
         let delivery = match &record {
             CommittedRecord::Outcome(outcome) => Some(outcome.clone()),
             CommittedRecord::Event(event) if !self.design_has_outcomes() => Some(Outcome {
                 command: event.command,
                 account: event.account,
-                result: OutcomeResult::Accepted { version: event.version },
+                result: OutcomeResult::Accepted {
+                    version: event.version,
+                },
             }),
             _ => None,
         };
@@ -112,7 +122,10 @@ impl World {
     }
 
     fn design_has_outcomes(&self) -> bool {
-        matches!(self.scenario.design_config(), marlow_model::DesignConfig::Hardened(_))
+        matches!(
+            self.scenario.design_config(),
+            marlow_model::DesignConfig::Hardened(_)
+        )
     }
 }
 
@@ -123,17 +136,23 @@ fn classify(topic: &str, value: Option<&[u8]>) -> Option<CommittedRecord> {
         message_kind: format!("undecodable: {error}"),
     };
     let Some(bytes) = value else {
-        return Some(CommittedRecord::Other { message_kind: "tombstone".into() });
+        return Some(CommittedRecord::Other {
+            message_kind: "tombstone".into(),
+        });
     };
     Some(match topic {
         topics::EVENTS => match decode::<Event>(bytes) {
             Ok(event) => CommittedRecord::Event(event),
-            Err(DecodeError::WrongKind { found, .. }) => CommittedRecord::Other { message_kind: found },
+            Err(DecodeError::WrongKind { found, .. }) => CommittedRecord::Other {
+                message_kind: found,
+            },
             Err(error) => other(error),
         },
         topics::OUTCOMES => decode::<Outcome>(bytes).map_or_else(other, CommittedRecord::Outcome),
         topics::ALARMS => decode::<Alarm>(bytes).map_or_else(other, CommittedRecord::Alarm),
-        topics::DEAD_LETTER => decode::<DeadLetter>(bytes).map_or_else(other, CommittedRecord::DeadLetter),
+        topics::DEAD_LETTER => {
+            decode::<DeadLetter>(bytes).map_or_else(other, CommittedRecord::DeadLetter)
+        }
         topics::COMMANDS_INDEXED => match decode::<IndexedCommand>(bytes) {
             Ok(indexed) if indexed.reenqueues > 0 => CommittedRecord::Reenqueue {
                 command: indexed.command.id,

@@ -81,7 +81,12 @@ impl SeedValidator {
 
     /// The original drops a command resolved without events. With W1 fixed it
     /// leaves a marker so the resolved-command count stays aligned.
-    fn mark_resolved(&self, command: &crate::command::Command, reason: String, output: &mut TaskOutput) {
+    fn mark_resolved(
+        &self,
+        command: &crate::command::Command,
+        reason: String,
+        output: &mut TaskOutput,
+    ) {
         if self.config.w1_version_counts_events {
             return;
         }

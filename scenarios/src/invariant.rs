@@ -1,5 +1,6 @@
 //! The invariants of DESIGN.md as a closed set: S1-S7 (safety, judged at every
 //! step) and L1-L3 (liveness, judged against bounds counted from `Heal`).
+//! Shared by scenario files (`[check]`), the checkers and the reports.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
