@@ -14,8 +14,9 @@ fn history_doc_examples_parse() {
             "```json" => in_json = true,
             "```" => in_json = false,
             text if in_json && !text.is_empty() => {
-                let entry: HistoryEntry = serde_json::from_str(text)
-                    .unwrap_or_else(|error| panic!("docs/history.md example does not parse: {error}\n{text}"));
+                let entry: HistoryEntry = serde_json::from_str(text).unwrap_or_else(|error| {
+                    panic!("docs/history.md example does not parse: {error}\n{text}")
+                });
                 assert!(entry.at_us < 1_000_000_000);
                 parsed += 1;
             }
@@ -32,7 +33,10 @@ fn readme_names_only_shipped_scenarios() {
     for word in readme.split_whitespace() {
         if let Some(rest) = word.strip_prefix("w") {
             if rest.starts_with(|c: char| c.is_ascii_digit()) && word.contains('-') {
-                assert!(names.contains(&word), "README names unknown scenario {word}");
+                assert!(
+                    names.contains(&word),
+                    "README names unknown scenario {word}"
+                );
             }
         }
     }
