@@ -45,6 +45,7 @@ fn golden_run_trace_is_stable() {
         &RunOptions {
             seed: 42,
             readable_trace_lines: 10_000,
+            trace_until_us: None,
         },
     );
     assert!(

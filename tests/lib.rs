@@ -19,7 +19,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunReport {
         scenario,
         &RunOptions {
             seed,
-            readable_trace_lines: 0,
+            ..RunOptions::default()
         },
     )
 }

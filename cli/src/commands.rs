@@ -140,7 +140,7 @@ pub fn run(args: RunArgs) -> i32 {
     };
     let options = RunOptions {
         seed: args.seed,
-        readable_trace_lines: 0,
+        ..RunOptions::default()
     };
     let (report, wall) = timed(|| run_once(&scenario, &options));
     print_summary(&report, wall);
@@ -163,6 +163,13 @@ pub fn repro(args: ReproArgs) -> i32 {
     let Some(scenario) = load(&args.scenario) else {
         return EXIT_USAGE;
     };
+    let first_options = RunOptions {
+        seed: args.seed,
+        ..RunOptions::default()
+    };
+    let (first, wall) = timed(|| run_once(&scenario, &first_options));
+    // Replay once more, keeping the readable trace up to the violation, and
+    // compare: a repro that does not reproduce is a bug.
     let lines = if args.trace {
         args.trace_lines.max(1)
     } else {
@@ -171,26 +178,19 @@ pub fn repro(args: ReproArgs) -> i32 {
     let options = RunOptions {
         seed: args.seed,
         readable_trace_lines: lines,
+        trace_until_us: first.headline().map(|violation| violation.at_us),
     };
-    let (report, wall) = timed(|| run_once(&scenario, &options));
-    // Replay once more and compare: a repro that does not reproduce is a bug.
-    let again = run_once(
-        &scenario,
-        &RunOptions {
-            seed: args.seed,
-            readable_trace_lines: 0,
-        },
-    );
+    let report = run_once(&scenario, &options);
     print_summary(&report, wall);
     if let Some(path) = &args.history {
         if let Err(code) = write_history(&report, path) {
             return code;
         }
     }
-    if again.trace_hash != report.trace_hash {
+    if first.trace_hash != report.trace_hash {
         eprintln!(
             "determinism violation: seed {} gave trace hash {} then {}",
-            args.seed, report.trace_hash, again.trace_hash
+            args.seed, first.trace_hash, report.trace_hash
         );
         return EXIT_DETERMINISM;
     }
@@ -243,7 +243,7 @@ pub fn sweep(args: SweepArgs) -> i32 {
                         &scenario,
                         &RunOptions {
                             seed,
-                            readable_trace_lines: 0,
+                            ..RunOptions::default()
                         },
                     );
                     let mut table = table

@@ -106,20 +106,11 @@ pub fn print_violation(report: &RunReport, violation: &Violation, trace: &[Trace
         out!("  also violated: {}", others.join(", "));
     }
     if !trace.is_empty() {
-        let upto: Vec<&TraceLine> = trace
-            .iter()
-            .filter(|line| line.at_us <= violation.at_us)
-            .collect();
-        let shown = if upto.is_empty() {
-            trace.iter().collect()
-        } else {
-            upto
-        };
         out!(
             "  event trace up to the violation (last {} steps):",
-            shown.len()
+            trace.len()
         );
-        shown.iter().for_each(|line| out!("    {line}"));
+        trace.iter().for_each(|line| out!("    {line}"));
     }
 }
 

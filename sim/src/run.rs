@@ -15,6 +15,9 @@ pub struct RunOptions {
     pub seed: u64,
     /// Keep this many readable trace lines (0: hash only, the fast default).
     pub readable_trace_lines: usize,
+    /// Keep readable lines only up to this simulated time (the violation's,
+    /// when replaying one); `None` keeps the last lines of the run.
+    pub trace_until_us: Option<u64>,
 }
 
 pub struct RunReport {
@@ -84,7 +87,8 @@ pub fn check_config(scenario: &Scenario) -> CheckConfig {
 }
 
 pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
-    let mut world = World::new(scenario, options.seed, options.readable_trace_lines);
+    let until = options.trace_until_us.unwrap_or(u64::MAX);
+    let mut world = World::new(scenario, options.seed, options.readable_trace_lines, until);
     let simulated_us = world.run();
     let violations = check_history(world.history.entries(), &check_config(scenario));
     RunReport {

@@ -41,6 +41,9 @@ pub struct Trace {
     /// The most recent readable lines, when enabled; at most `max_lines`.
     lines: Option<VecDeque<TraceLine>>,
     max_lines: usize,
+    /// Readable lines after this time are not kept (the violation's time, so
+    /// the kept lines are the ones that led to it).
+    keep_until_us: u64,
 }
 
 impl Trace {
@@ -52,14 +55,17 @@ impl Trace {
             scratch: Vec::with_capacity(256),
             lines: None,
             max_lines: 0,
+            keep_until_us: u64::MAX,
         }
     }
 
-    /// A trace that also keeps the last `max_lines` readable lines.
-    pub fn readable(max_lines: usize) -> Trace {
+    /// A trace that also keeps the last `max_lines` readable lines up to
+    /// `keep_until_us`.
+    pub fn readable(max_lines: usize, keep_until_us: u64) -> Trace {
         Trace {
             lines: Some(VecDeque::with_capacity(max_lines.min(4096))),
             max_lines,
+            keep_until_us,
             ..Trace::hashing()
         }
     }
@@ -72,7 +78,7 @@ impl Trace {
         self.hasher.update(&encoded);
         self.scratch = encoded;
         self.steps += 1;
-        if let Some(lines) = &mut self.lines {
+        if let Some(lines) = self.lines.as_mut().filter(|_| at_us <= self.keep_until_us) {
             if lines.len() == self.max_lines {
                 lines.pop_front();
             }
@@ -153,10 +159,10 @@ mod tests {
 
     #[test]
     fn readable_lines_are_bounded() {
-        let mut trace = Trace::readable(2);
-        (0..5).for_each(|at| trace.record(at, &Step::Crash(at as u8)));
+        let mut trace = Trace::readable(2, 3);
+        (0..6).for_each(|at| trace.record(at, &Step::Crash(at as u8)));
         let kept: Vec<u64> = trace.lines().map(|line| line.at_us).collect();
-        assert_eq!(kept, vec![3, 4]);
-        assert_eq!(trace.steps(), 5);
+        assert_eq!(kept, vec![2, 3], "the last two lines up to t=3");
+        assert_eq!(trace.steps(), 6);
     }
 }

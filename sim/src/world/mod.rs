@@ -70,8 +70,14 @@ pub struct World {
 
 impl World {
     /// Builds the world for (scenario, seed): topics, instances, clients, and
-    /// the first events. `readable_trace_lines` > 0 keeps that many lines.
-    pub fn new(scenario: &Scenario, seed: u64, readable_trace_lines: usize) -> World {
+    /// the first events. `readable_trace_lines` > 0 keeps that many lines, the
+    /// last ones up to `trace_until_us`.
+    pub fn new(
+        scenario: &Scenario,
+        seed: u64,
+        readable_trace_lines: usize,
+        trace_until_us: u64,
+    ) -> World {
         let streams = SeedStreams::new(seed);
         let mut swarm_rng = streams.stream("swarm");
         let faults = if scenario.faults.swarm {
@@ -92,7 +98,7 @@ impl World {
             .collect();
         let setup = AtmClient::new(ClientId(workload.clients), streams.stream("setup"), false);
         let mut trace = if readable_trace_lines > 0 {
-            Trace::readable(readable_trace_lines)
+            Trace::readable(readable_trace_lines, trace_until_us)
         } else {
             Trace::hashing()
         };
