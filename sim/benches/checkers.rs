@@ -1,6 +1,5 @@
-//! How fast the checkers are on a history of about a million entries. Ignored
-//! by default (it measures, it does not assert much); run it in release:
-//! `cargo test --release -p marlow-sim --test check_perf -- --ignored --nocapture`.
+//! How fast the checkers are on a history of about a million entries, all
+//! together and one at a time: `cargo bench -p marlow-sim --bench checkers`.
 
 use marlow_sim::check::testkit::Story;
 use marlow_sim::check::{check_history, CheckConfig};
@@ -48,10 +47,8 @@ fn busy_story(target_entries: usize) -> Story {
     story
 }
 
-#[test]
-#[ignore = "a measurement; run in release with --ignored --nocapture"]
-#[allow(clippy::disallowed_methods)] // wall-clock timing of the checkers, outside any run
-fn checks_a_million_entries_and_prints_the_time() {
+#[allow(clippy::disallowed_methods)] // benches measure wall time on purpose
+fn main() {
     let story = busy_story(1_000_000);
     let started = std::time::Instant::now();
     let violations = check_history(story.entries(), &CheckConfig::default());
