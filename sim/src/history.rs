@@ -53,6 +53,13 @@ pub enum Step {
         records_replayed: u64,
         accounts: Vec<Account>,
     },
+    /// An undecodable record was put on an input topic (client garbage or an
+    /// injected fault). The processor must dead-letter it (S6).
+    Undecodable {
+        topic: String,
+        partition: u32,
+        offset: u64,
+    },
     /// A fault fired (crash, restart, pause, broker restart, ...), described.
     Fault { fault: String },
     /// A consumer group finished a rebalance.

@@ -27,6 +27,9 @@ pub struct AlwaysNothingLost {
     book: CommandBook<Fate>,
     /// The last committed offset per topic and partition.
     last_offsets: BTreeMap<String, BTreeMap<u32, u64>>,
+    /// Undecodable input records not yet dead-lettered: (topic, partition,
+    /// offset) -> the history entry that put them there.
+    undecodable: BTreeMap<(String, u32, u64), u64>,
 }
 
 impl AlwaysNothingLost {
@@ -133,14 +136,28 @@ impl Checker for AlwaysNothingLost {
                     resolve(fate, &outcome.result)
                 })
             }
+            Step::Undecodable {
+                topic,
+                partition,
+                offset,
+            } => {
+                let key = (topic.clone(), *partition, *offset);
+                self.undecodable.insert(key, entry.seq);
+                None
+            }
             Step::Committed {
                 topic,
                 partition,
                 offset,
                 record,
-            } => self
-                .check_offset(entry, topic, *partition, *offset)
-                .or_else(|| self.on_record(entry, record)),
+            } => {
+                if let CommittedRecord::DeadLetter(letter) = record {
+                    let source = (letter.source_topic.clone(), letter.partition, letter.offset);
+                    self.undecodable.remove(&source);
+                }
+                self.check_offset(entry, topic, *partition, *offset)
+                    .or_else(|| self.on_record(entry, record))
+            }
             _ => None,
         }
     }
@@ -162,7 +179,18 @@ impl Checker for AlwaysNothingLost {
                 lost.push((id, info));
             }
         }
-        let (id, info) = *lost.iter().min_by_key(|(_, info)| info.invoked_seq)?;
+        let vanished = self.undecodable.iter().next();
+        let first_lost = lost.iter().min_by_key(|(_, info)| info.invoked_seq);
+        if let Some(((topic, partition, offset), seq)) = vanished {
+            if first_lost.is_none_or(|(_, info)| *seq < info.invoked_seq) {
+                let message = format!(
+                    "an undecodable record at {topic}/{partition}@{offset} vanished: it was never dead-lettered ({} such records)",
+                    self.undecodable.len()
+                );
+                return Some(Violation::at_seq(Invariant::S6, *seq, end_at_us, message));
+            }
+        }
+        let (id, info) = *first_lost?;
         let message = format!(
             "{id} ({:?} on {}) was never accepted, rejected or dead-lettered, and its client gave up on it: it was lost. Commands in {} = accepted {accepted} + rejected {rejected} + dead-lettered {dead} + pending {pending} + lost {}",
             info.command.kind,
@@ -193,6 +221,48 @@ mod tests {
     #[test]
     fn quiet_on_a_good_history() {
         assert_eq!(run(&Story::good()), None);
+    }
+
+    fn garbage(story: &mut Story, offset: u64) -> u64 {
+        story.push(Step::Undecodable {
+            topic: "commands".into(),
+            partition: 0,
+            offset,
+        })
+    }
+
+    /// W7: the seed design drops undecodable input without a trace. Seen
+    /// failing (quiet) with the finish-time check of `undecodable` removed.
+    #[test]
+    fn fires_when_an_undecodable_record_vanishes() {
+        let mut story = Story::new();
+        let put = garbage(&mut story, 4);
+        story.end();
+        let violation = run(&story).expect("the vanished record is caught");
+        assert_eq!(violation.invariant, Invariant::S6);
+        assert_eq!(violation.history_seq, put);
+        assert!(
+            violation.message.contains("commands/0@4"),
+            "{}",
+            violation.message
+        );
+    }
+
+    #[test]
+    fn quiet_when_the_undecodable_record_is_dead_lettered() {
+        let mut story = Story::new();
+        garbage(&mut story, 4);
+        let letter = marlow_model::DeadLetter {
+            source_topic: "commands".into(),
+            partition: 0,
+            offset: 4,
+            key: None,
+            value: Some(b"garbage".to_vec()),
+            reason: "malformed record".into(),
+        };
+        story.commit("dead-letter", 0, CommittedRecord::DeadLetter(letter));
+        story.end();
+        assert_eq!(run(&story), None);
     }
 
     #[test]

@@ -59,7 +59,7 @@ fn concerns(entry: &HistoryEntry, account: Option<AccountId>, command: Option<Co
         Step::Restore { accounts, .. } => {
             account.is_none() || accounts.iter().any(|restored| is_account(restored.id))
         }
-        Step::Fault { .. } | Step::Rebalance { .. } => true,
+        Step::Fault { .. } | Step::Rebalance { .. } | Step::Undecodable { .. } => true,
         Step::Heal | Step::End => true,
     }
 }

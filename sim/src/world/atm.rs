@@ -79,7 +79,11 @@ impl World {
                 self.invoke(id, command, 0);
             }
             Operation::Garbage { account, bytes } => {
-                self.produce_command_bytes(encode_account_key(account), bytes);
+                if let Some((partition, offset)) =
+                    self.produce_command_bytes(encode_account_key(account), bytes)
+                {
+                    self.note_undecodable(topics::COMMANDS, partition, offset);
+                }
                 self.schedule_think(id);
             }
         }
@@ -117,7 +121,10 @@ impl World {
             encode_account_key(command.account)
         };
         let value = encode(&command);
-        if !self.produce_command_bytes(key.clone(), value.clone()) {
+        if self
+            .produce_command_bytes(key.clone(), value.clone())
+            .is_none()
+        {
             self.scheduler.schedule_in(
                 SEND_RETRY_US,
                 SimEvent::ClientSend {
@@ -145,21 +152,41 @@ impl World {
     }
 
     /// Appends one record to the commands topic, partitioned by its key as the
-    /// Java client would. False if the broker refused (it is down).
-    pub(super) fn produce_command_bytes(&mut self, key: Vec<u8>, value: Vec<u8>) -> bool {
+    /// Java client would. Its (partition, offset), or None if the broker
+    /// refused (it is down).
+    pub(super) fn produce_command_bytes(
+        &mut self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Option<(u32, u64)> {
         let now = self.scheduler.now_us();
-        let Ok(partition) = self.cluster.partition_for_key(topics::COMMANDS, &key) else {
-            return false;
-        };
+        let partition = self
+            .cluster
+            .partition_for_key(topics::COMMANDS, &key)
+            .ok()?;
         let record = NewRecord::new(Some(Bytes::from(key)), Some(Bytes::from(value)));
-        self.cluster
-            .produce(
-                topics::COMMANDS,
+        let batch = ProduceBatch::plain(vec![record]);
+        let ack = self
+            .cluster
+            .produce(topics::COMMANDS, partition, batch, now)
+            .ok()?;
+        Some((partition, ack.base_offset))
+    }
+
+    /// Records garbage put on an input topic, so S6 can demand its dead letter.
+    pub(super) fn note_undecodable(&mut self, topic: &str, partition: u32, offset: u64) {
+        let is_input = self
+            .tasks
+            .iter()
+            .any(|task| task.input_topics().contains(&topic));
+        if is_input {
+            let topic = topic.to_string();
+            self.push_history(Step::Undecodable {
+                topic,
                 partition,
-                ProduceBatch::plain(vec![record]),
-                now,
-            )
-            .is_ok()
+                offset,
+            });
+        }
     }
 
     pub(super) fn client_timeout(&mut self, client: ClientId, command: CommandId, attempt: u32) {
