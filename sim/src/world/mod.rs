@@ -4,12 +4,14 @@
 //! in the trace, handle it. Faults fire during the safety phase; at `Heal`
 //! they stop and everything pending must finish within the liveness bound.
 
-mod app;
 mod atm;
 pub mod events;
 mod faults;
 pub mod instance;
+mod membership;
 mod observer;
+mod processing;
+mod restore;
 
 use crate::client::AtmClient;
 use crate::cluster::{Cleanup, Cluster, ClusterConfig, TopicConfig};

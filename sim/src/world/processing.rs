@@ -1,0 +1,404 @@
+//! The processing cycle of an app instance: poll a batch and run it through
+//! the tasks, flush it to the broker, and commit (a transaction under
+//! exactly-once, periodic offset commits under at-least-once). The gap
+//! between steps is a drawn broker latency, which is where crashes, pauses
+//! and rebalances land in the middle of a batch; batch ids keep a timer left
+//! from an abandoned batch from acting on a newer one.
+
+use super::events::SimEvent;
+use super::instance::{tasks_reading, Membership, PendingBatch};
+use super::membership::{IDLE_POLL_US, RETRY_US};
+use super::{World, APP_GROUP};
+use crate::cluster::{
+    AutoOffsetReset, ClusterError, ConsumerGroupMetadata, FetchLimits, NewRecord, ProduceBatch,
+    TopicPartition,
+};
+use bytes::Bytes;
+use marlow_model::task::{changelog_topic, InputRecord, OutRecord};
+
+impl World {
+    pub(super) fn poll(&mut self, index: u32, incarnation: u32) {
+        let i = index as usize;
+        if !self.instances[i].is_live(incarnation) || self.instances[i].in_flight.is_some() {
+            return;
+        }
+        if !matches!(self.instances[i].membership, Membership::Stable { .. }) {
+            return;
+        }
+        if !self.ensure_restored(i) {
+            return self.retry(
+                RETRY_US,
+                SimEvent::Poll {
+                    instance: index,
+                    incarnation,
+                },
+            );
+        }
+        let batch = self.process_batch(i);
+        if batch.records.is_empty() && batch.changelog.is_empty() && batch.positions.is_empty() {
+            return self.retry(
+                IDLE_POLL_US,
+                SimEvent::Poll {
+                    instance: index,
+                    incarnation,
+                },
+            );
+        }
+        let mut batch = batch;
+        batch.id = self.instances[i].next_batch_id;
+        self.instances[i].next_batch_id += 1;
+        let id = batch.id;
+        self.instances[i].in_flight = Some(batch);
+        let latency = self.latency_us();
+        self.retry(
+            latency,
+            SimEvent::Flush {
+                instance: index,
+                incarnation,
+                batch: id,
+            },
+        );
+    }
+
+    /// Whether the in-flight batch is `batch` at the given stage; a timer left
+    /// from an abandoned batch must not act on a newer one.
+    fn in_flight_is(&self, i: usize, batch: u64, flushed: bool) -> bool {
+        self.instances[i]
+            .in_flight
+            .as_ref()
+            .is_some_and(|pending| pending.id == batch && pending.flushed == flushed)
+    }
+
+    /// Fetches up to `max_poll_records` from the assigned partitions (starting
+    /// at a rotating one) and runs each record through the tasks reading it.
+    fn process_batch(&mut self, i: usize) -> PendingBatch {
+        let mut batch = PendingBatch::default();
+        let assignment = self.instances[i].assignment().to_vec();
+        if assignment.is_empty() {
+            return batch;
+        }
+        let mut budget = self.scenario.cluster.max_poll_records as usize;
+        let start = self.instances[i].poll_cursor % assignment.len();
+        self.instances[i].poll_cursor = start + 1;
+        for step in 0..assignment.len() {
+            if budget == 0 {
+                break;
+            }
+            let tp = &assignment[(start + step) % assignment.len()];
+            let position = self.instances[i].positions[tp];
+            let limits = FetchLimits {
+                max_records: budget,
+                max_bytes: 1 << 20,
+            };
+            let response = match self.cluster.fetch(
+                &tp.topic,
+                tp.partition,
+                position,
+                limits,
+                self.isolation(),
+            ) {
+                Ok(response) => response,
+                Err(ClusterError::OffsetOutOfRange { .. }) => {
+                    // auto.offset.reset=earliest: retention deleted what we had not read (W6).
+                    let reset = self.cluster.reset_offset(
+                        &tp.topic,
+                        tp.partition,
+                        AutoOffsetReset::Earliest,
+                        self.isolation(),
+                    );
+                    if let Ok(offset) = reset {
+                        batch.positions.insert(tp.clone(), offset);
+                    }
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            budget = budget.saturating_sub(response.records.len());
+            for record in &response.records {
+                self.process_record(i, tp, record, &mut batch);
+            }
+            if response.next_offset != position {
+                batch.positions.insert(tp.clone(), response.next_offset);
+            }
+        }
+        batch
+    }
+
+    fn process_record(
+        &mut self,
+        i: usize,
+        tp: &TopicPartition,
+        record: &crate::cluster::Record,
+        batch: &mut PendingBatch,
+    ) {
+        let input = InputRecord {
+            topic: &tp.topic,
+            partition: tp.partition,
+            offset: record.offset,
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+        };
+        for task_index in tasks_reading(&self.tasks, &tp.topic) {
+            let task = &self.tasks[task_index];
+            let Some(slot) = self.instances[i].slots.get_mut(&(task_index, tp.partition)) else {
+                continue;
+            };
+            let output = task.process(&slot.store, &input);
+            slot.store.apply_all(&output.store_writes);
+            batch.records.extend(output.records);
+            for write in output.store_writes {
+                batch.changelog.push((task_index, tp.partition, write));
+            }
+        }
+    }
+
+    pub(super) fn flush(&mut self, index: u32, incarnation: u32, batch: u64) {
+        let i = index as usize;
+        if !self.instances[i].is_live(incarnation) || !self.in_flight_is(i, batch, false) {
+            return;
+        }
+        if !self.cluster.is_up() {
+            return self.retry(
+                RETRY_US / 2,
+                SimEvent::Flush {
+                    instance: index,
+                    incarnation,
+                    batch,
+                },
+            );
+        }
+        if self.exactly_once() {
+            self.flush_transactional(i, incarnation);
+        } else {
+            self.flush_plain(i, incarnation);
+        }
+    }
+
+    /// The records of a batch (outputs, then changelog writes) with the
+    /// partition each goes to.
+    fn batch_records(&self, batch: &PendingBatch) -> Vec<(String, u32, NewRecord)> {
+        let mut out = Vec::with_capacity(batch.records.len() + batch.changelog.len());
+        for OutRecord { topic, key, value } in &batch.records {
+            let partition = self.cluster.partition_for_key(topic, key).unwrap_or(0);
+            let record = NewRecord::new(
+                Some(Bytes::from(key.clone())),
+                Some(Bytes::from(value.clone())),
+            );
+            out.push((topic.to_string(), partition, record));
+        }
+        let rebuilds_from_outputs = |task_index: usize| {
+            !self.exactly_once() && !self.tasks[task_index].rebuild_topics().is_empty()
+        };
+        for (task_index, partition, write) in &batch.changelog {
+            if rebuilds_from_outputs(*task_index) {
+                continue;
+            }
+            let topic = changelog_topic(self.tasks[*task_index].as_ref());
+            let value = write.value.clone().map(Bytes::from);
+            out.push((
+                topic,
+                *partition,
+                NewRecord::new(Some(Bytes::from(write.key.clone())), value),
+            ));
+        }
+        out
+    }
+
+    fn flush_plain(&mut self, i: usize, incarnation: u32) {
+        let Some(batch) = self.instances[i].in_flight.take() else {
+            return;
+        };
+        let now = self.scheduler.now_us();
+        for (topic, partition, record) in self.batch_records(&batch) {
+            let produced =
+                self.cluster
+                    .produce(&topic, partition, ProduceBatch::plain(vec![record]), now);
+            assert!(
+                produced.is_ok() || !self.cluster.is_up(),
+                "plain produce failed: {produced:?}"
+            );
+            self.observer.mark(&topic, partition);
+        }
+        self.instances[i].positions.extend(batch.positions);
+        self.observe_dirty();
+        self.retry(
+            1,
+            SimEvent::Poll {
+                instance: i as u32,
+                incarnation,
+            },
+        );
+    }
+
+    fn flush_transactional(&mut self, i: usize, incarnation: u32) {
+        let Some(mut batch) = self.instances[i].in_flight.take() else {
+            return;
+        };
+        let Membership::Stable {
+            member, generation, ..
+        } = self.instances[i].membership.clone()
+        else {
+            return;
+        };
+        let Some((identity, mut session)) = self.instances[i].producer.clone() else {
+            return;
+        };
+        let tid = self.instances[i].transactional_id();
+        let now = self.scheduler.now_us();
+        let records = self.batch_records(&batch);
+        let result = (|| -> Result<Vec<TopicPartition>, ClusterError> {
+            self.cluster.begin_transaction(&tid, identity, now)?;
+            let mut touched = Vec::new();
+            for (topic, partition, record) in records {
+                let stamped = session.batch(&topic, partition, vec![record]);
+                self.cluster.produce(&topic, partition, stamped, now)?;
+                touched.push(TopicPartition::new(&topic, partition));
+            }
+            let metadata = ConsumerGroupMetadata::member(APP_GROUP, &member, generation);
+            let offsets: Vec<(TopicPartition, u64)> = batch
+                .positions
+                .iter()
+                .map(|(tp, offset)| (tp.clone(), *offset))
+                .collect();
+            self.cluster
+                .send_offsets_to_transaction(&tid, identity, &metadata, &offsets)?;
+            Ok(touched)
+        })();
+        self.instances[i].producer = Some((identity, session));
+        match result {
+            Ok(touched) => {
+                batch.touched = touched;
+                batch.flushed = true;
+                let id = batch.id;
+                self.instances[i].in_flight = Some(batch);
+                let latency = self.latency_us();
+                self.retry(
+                    latency,
+                    SimEvent::CommitTxn {
+                        instance: i as u32,
+                        incarnation,
+                        batch: id,
+                    },
+                );
+            }
+            Err(error) => self.transaction_failed(i, error),
+        }
+    }
+
+    pub(super) fn commit_txn(&mut self, index: u32, incarnation: u32, batch: u64) {
+        let i = index as usize;
+        // A crashed instance's transaction stays open until fenced or timed out.
+        if !self.instances[i].is_live(incarnation) || !self.in_flight_is(i, batch, true) {
+            return;
+        }
+        let Some(batch) = self.instances[i].in_flight.take() else {
+            return;
+        };
+        let Some((identity, _)) = self.instances[i].producer.clone() else {
+            return;
+        };
+        let tid = self.instances[i].transactional_id();
+        let now = self.scheduler.now_us();
+        match self.cluster.commit_transaction(&tid, identity, now) {
+            Ok(()) => {
+                for tp in &batch.touched {
+                    self.observer.mark(&tp.topic, tp.partition);
+                }
+                self.instances[i].positions.extend(batch.positions.clone());
+                self.instances[i].committed.extend(batch.positions);
+                self.observe_dirty();
+                self.retry(
+                    1,
+                    SimEvent::Poll {
+                        instance: index,
+                        incarnation,
+                    },
+                );
+            }
+            Err(error) => self.transaction_failed(i, error),
+        }
+    }
+
+    /// A transaction could not complete: abort it, roll the local stores back
+    /// (by restoring them), and rejoin if the group or producer moved on.
+    fn transaction_failed(&mut self, i: usize, error: ClusterError) {
+        let now = self.scheduler.now_us();
+        if let Some((identity, _)) = self.instances[i].producer.clone() {
+            let tid = self.instances[i].transactional_id();
+            let _ = self.cluster.abort_transaction(&tid, identity, now);
+        }
+        self.observe_all();
+        let fenced = matches!(
+            error,
+            ClusterError::ProducerFenced { .. } | ClusterError::InvalidProducerEpoch { .. }
+        );
+        if fenced {
+            self.instances[i].producer = None;
+        }
+        self.instances[i].drop_tasks();
+        let incarnation = self.instances[i].incarnation;
+        if fenced || !error.is_retriable() {
+            let keep = !matches!(error, ClusterError::UnknownMemberId { .. });
+            self.instances[i].membership = Membership::Joining {
+                member: if keep {
+                    self.instances[i].member_id().cloned()
+                } else {
+                    None
+                },
+            };
+            self.retry(
+                RETRY_US,
+                SimEvent::Join {
+                    instance: i as u32,
+                    incarnation,
+                },
+            );
+        } else {
+            self.retry(
+                RETRY_US,
+                SimEvent::Poll {
+                    instance: i as u32,
+                    incarnation,
+                },
+            );
+        }
+    }
+
+    /// At-least-once: commit consumed offsets every `commit_interval_ms`.
+    pub(super) fn commit_offsets(&mut self, index: u32, incarnation: u32) {
+        let i = index as usize;
+        if !self.instances[i].is_live(incarnation) {
+            return;
+        }
+        let interval_us = self.scenario.cluster.commit_interval_ms * 1000;
+        self.retry(
+            interval_us.max(1),
+            SimEvent::CommitOffsets {
+                instance: index,
+                incarnation,
+            },
+        );
+        let Membership::Stable {
+            member, generation, ..
+        } = self.instances[i].membership.clone()
+        else {
+            return;
+        };
+        let offsets: Vec<(TopicPartition, u64)> = self.instances[i]
+            .positions
+            .iter()
+            .filter(|(tp, offset)| self.instances[i].committed.get(*tp) != Some(*offset))
+            .map(|(tp, offset)| (tp.clone(), *offset))
+            .collect();
+        if offsets.is_empty() {
+            return;
+        }
+        let metadata = ConsumerGroupMetadata::member(APP_GROUP, &member, generation);
+        match self.cluster.commit_offsets(&metadata, &offsets) {
+            Ok(()) => self.instances[i].committed.extend(offsets),
+            Err(ClusterError::UnknownMemberId { .. }) => self.rejoin(i, false),
+            Err(error) if !error.is_retriable() => self.rejoin(i, true),
+            Err(_) => {}
+        }
+    }
+}
