@@ -54,10 +54,7 @@ impl AlwaysAppliedOnce {
             .commands
             .get_or_insert_with(event.command, Seen::default);
         let message = event_problem(seen, entry, event)?;
-        let violation = Violation::at(Invariant::S2, entry, message)
-            .with_account(event.account)
-            .with_version(event.version)
-            .with_command(event.command);
+        let violation = Violation::about_event(Invariant::S2, entry, event, message);
         Some(violation)
     }
 

@@ -48,10 +48,7 @@ impl Checker for AlwaysBalanceNonNegative {
             event.command,
             applied.position
         );
-        let violation = Violation::at(Invariant::S1, entry, message)
-            .with_account(event.account)
-            .with_version(event.version)
-            .with_command(event.command);
+        let violation = Violation::about_event(Invariant::S1, entry, event, message);
         Some(violation)
     }
 

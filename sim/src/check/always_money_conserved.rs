@@ -83,10 +83,7 @@ impl AlwaysMoneyConserved {
                 problem
             }
         };
-        let violation = Violation::at(Invariant::S5, entry, problem?)
-            .with_account(event.account)
-            .with_version(event.version)
-            .with_command(event.command);
+        let violation = Violation::about_event(Invariant::S5, entry, event, problem?);
         Some(violation)
     }
 

@@ -46,10 +46,7 @@ impl Checker for AlwaysVersionsGapFree {
             event.body,
             event.command
         );
-        let violation = Violation::at(Invariant::S3, entry, message)
-            .with_account(event.account)
-            .with_version(event.version)
-            .with_command(event.command);
+        let violation = Violation::about_event(Invariant::S3, entry, event, message);
         Some(violation)
     }
 

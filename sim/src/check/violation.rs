@@ -72,6 +72,20 @@ impl Violation {
     }
 
     /// A violation about an entry the checker remembered by seq and time.
+    /// A violation about a committed event: names its account, version and
+    /// command as well as the entry.
+    pub fn about_event(
+        invariant: Invariant,
+        entry: &HistoryEntry,
+        event: &marlow_model::Event,
+        message: String,
+    ) -> Violation {
+        Violation::at(invariant, entry, message)
+            .with_account(event.account)
+            .with_version(event.version)
+            .with_command(event.command)
+    }
+
     pub fn at_seq(
         invariant: Invariant,
         history_seq: u64,
