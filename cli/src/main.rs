@@ -12,6 +12,7 @@ macro_rules! out {
 }
 
 mod commands;
+mod real;
 mod report;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,8 @@ enum Command {
     Sweep(commands::SweepArgs),
     /// Replay one seed exactly; optionally export its history or print its trace.
     Repro(commands::ReproArgs),
+    /// Run a scenario against a real Kafka-protocol cluster (or `--brokers mock`).
+    Real(real::RealArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run(args),
         Command::Sweep(args) => commands::sweep(args),
         Command::Repro(args) => commands::repro(args),
+        Command::Real(args) => real::real(args),
     };
     ExitCode::from(code as u8)
 }

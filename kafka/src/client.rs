@@ -41,7 +41,7 @@ pub enum ReadIsolation {
 }
 
 impl ReadIsolation {
-    fn config_value(self) -> &'static str {
+    pub fn config_value(self) -> &'static str {
         match self {
             ReadIsolation::ReadUncommitted => "read_uncommitted",
             ReadIsolation::ReadCommitted => "read_committed",

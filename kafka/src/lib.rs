@@ -1,10 +1,12 @@
-//! Marlow's real mode, first slice: run-scoped topics on a real Kafka-protocol cluster, the
-//! brokers real mode runs against (librdkafka's mock cluster, noida-db, any external
-//! cluster), and the conformance suite that runs one sequence of log operations against the
+//! Marlow's real mode: run-scoped topics on a real Kafka-protocol cluster, the brokers real
+//! mode runs against (librdkafka's mock cluster, noida-db, any external cluster), the
+//! runtime that runs a scenario's hardened design and clients over rdkafka, and the
+//! conformance suite that runs one sequence of log operations against the
 //! simulated cluster and a real broker and compares what each observed.
 
 pub mod broker;
 pub mod client;
 pub mod conformance;
 pub mod deadline;
+pub mod runtime;
 pub mod topics;

@@ -1,0 +1,389 @@
+//! History capture for real mode, in the simulator's schema: a recorder that stamps every
+//! step with wall-clock microseconds since the run began (under one lock, so time never
+//! goes backwards), the outcome reader that tells clients their answers, and the final
+//! read-back of every output topic with read_committed into `Committed` entries.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use marlow_model::codec::{decode, DecodeError};
+use marlow_model::task::topics;
+use marlow_model::{Alarm, DeadLetter, Event, Outcome, OutcomeResult};
+use marlow_scenarios::Scenario;
+use marlow_sim::history::{CommittedRecord, History, Step};
+use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::TopicPartitionList;
+use rdkafka::{ClientConfig, Offset};
+
+use super::{ClientSettings, RealCounters, RealError, OUTPUT_TOPICS};
+use crate::client::{ClientError, ReadIsolation, ReadRecord, CLIENT_TIMEOUT_MS, POLL_STEP_MS};
+use crate::deadline::{Deadline, Stopwatch};
+use crate::topics::RunNamespace;
+
+/// The run's history as it is written by several threads.
+pub struct Recorder {
+    clock: Stopwatch,
+    history: Mutex<History>,
+    /// `Restore` steps, placed among the committed records at read-back (see there).
+    restores: Mutex<Vec<Step>>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Recorder {
+            clock: Stopwatch::start(),
+            history: Mutex::new(History::new()),
+            restores: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn now_us(&self) -> u64 {
+        self.clock.elapsed_us()
+    }
+
+    /// Appends a step at the current time. The clock is read under the lock, so entries
+    /// pushed by different threads still have non-decreasing times.
+    pub fn push(&self, step: Step) {
+        let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+        let at_us = self.clock.elapsed_us();
+        history.push(at_us, step);
+    }
+
+    /// Keeps a `Restore` step for `read_back` to place.
+    pub fn defer_restore(&self, step: Step) {
+        assert!(
+            matches!(step, Step::Restore { .. }),
+            "only restores are deferred"
+        );
+        self.restores
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(step);
+    }
+
+    /// Pushes `End` and hands over the history.
+    pub fn finish(&self) -> History {
+        self.push(Step::End);
+        let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::take(&mut *history)
+    }
+}
+
+/// Decodes an output record as the simulator's observer does.
+fn classify(topic: &str, bytes: &[u8]) -> CommittedRecord {
+    let other = |error: DecodeError| CommittedRecord::Other {
+        message_kind: format!("undecodable: {error}"),
+    };
+    match topic {
+        topics::EVENTS => match decode::<Event>(bytes) {
+            Ok(event) => CommittedRecord::Event(event),
+            Err(DecodeError::WrongKind { found, .. }) => CommittedRecord::Other {
+                message_kind: found,
+            },
+            Err(error) => other(error),
+        },
+        topics::OUTCOMES => decode::<Outcome>(bytes).map_or_else(other, CommittedRecord::Outcome),
+        topics::ALARMS => decode::<Alarm>(bytes).map_or_else(other, CommittedRecord::Alarm),
+        topics::DEAD_LETTER => {
+            decode::<DeadLetter>(bytes).map_or_else(other, CommittedRecord::DeadLetter)
+        }
+        _ => CommittedRecord::Other {
+            message_kind: format!("record on {topic}"),
+        },
+    }
+}
+
+fn count(counters: &mut RealCounters, record: &CommittedRecord) {
+    match record {
+        CommittedRecord::Event(_) => counters.events += 1,
+        CommittedRecord::Outcome(outcome) => match outcome.result {
+            OutcomeResult::Accepted { .. } => counters.accepted += 1,
+            OutcomeResult::Rejected { .. } => counters.rejected += 1,
+        },
+        CommittedRecord::Alarm(_) => counters.alarms += 1,
+        CommittedRecord::DeadLetter(_) => counters.dead_letters += 1,
+        CommittedRecord::Reenqueue { .. } | CommittedRecord::Other { .. } => {}
+    }
+}
+
+/// Reads every partition of every output topic to its last stable offset and appends one
+/// `Committed` entry per record: topic by topic, partition by partition, in offset order.
+/// Real commit times are not observable from a record, so they all enter the history here,
+/// after the clients' steps. The instances' `Restore` steps go in among them: a restore
+/// read its partition's changelog at some real moment, and every event committed before
+/// that moment has a lower offset than every event after it, so each restore is placed
+/// right after the newest event its store holds (by account and version). A store that
+/// holds a version the log lacks is placed last, where S4 reports it.
+pub fn read_back(
+    scenario: &Scenario,
+    ns: &RunNamespace,
+    settings: &ClientSettings,
+    recorder: &Recorder,
+    counters: &mut RealCounters,
+) -> Result<(), RealError> {
+    let mut committed = Vec::new();
+    for topic in OUTPUT_TOPICS {
+        let full = ns.topic(topic)?;
+        let partitions: Vec<i32> = (0..scenario.cluster.partitions_of(topic))
+            .map(|p| i32::try_from(p).unwrap_or(i32::MAX))
+            .collect();
+        let by_partition = read_topic_to_end(
+            settings.reader(),
+            ns,
+            &full,
+            &partitions,
+            ReadIsolation::ReadCommitted,
+        )?;
+        for (partition, records) in by_partition {
+            for r in records {
+                let record = classify(topic, &r.value);
+                count(counters, &record);
+                committed.push(Step::Committed {
+                    topic: topic.to_owned(),
+                    partition: u32::try_from(partition).unwrap_or(0),
+                    offset: u64::try_from(r.offset).unwrap_or(0),
+                    record,
+                });
+            }
+        }
+    }
+    let restores = std::mem::take(
+        &mut *recorder
+            .restores
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
+    let mut placed: BTreeMap<usize, Vec<Step>> = BTreeMap::new();
+    let positions = event_positions(&committed);
+    for restore in restores {
+        let at = restore_position(&restore, &positions, committed.len());
+        placed.entry(at).or_default().push(restore);
+    }
+    for (index, step) in committed.into_iter().enumerate() {
+        for restore in placed.remove(&index).unwrap_or_default() {
+            recorder.push(restore);
+        }
+        recorder.push(step);
+    }
+    for restore in placed.into_values().flatten() {
+        recorder.push(restore);
+    }
+    Ok(())
+}
+
+/// The index of each committed event by (account, version).
+fn event_positions(committed: &[Step]) -> BTreeMap<(u64, u64), usize> {
+    committed
+        .iter()
+        .enumerate()
+        .filter_map(|(index, step)| match step {
+            Step::Committed {
+                record: CommittedRecord::Event(event),
+                ..
+            } => Some(((event.account.0, event.version), index)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Where a restore goes: before the entry at the returned index (`len`: after them all).
+fn restore_position(restore: &Step, positions: &BTreeMap<(u64, u64), usize>, len: usize) -> usize {
+    let Step::Restore { accounts, .. } = restore else {
+        unreachable!("only restores are deferred");
+    };
+    accounts
+        .iter()
+        .filter(|a| a.version > 0)
+        .map(|a| {
+            positions
+                .get(&(a.id.0, a.version))
+                .map_or(len, |index| index + 1)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Reads `partitions` of `topic` (inside `ns`) from the beginning to their ends as the
+/// isolation sees them, with one consumer and no group. Bounded by `CLIENT_TIMEOUT_MS`.
+/// A partition is done at its end-of-partition event or once the consumer's position
+/// reaches the high watermark taken first (an empty partition at once): the brokers tried
+/// hold the fetch that would report the end for about 500 ms whatever `fetch.wait.max.ms`
+/// says. A transaction still open stops the read at its start (the event), never past it.
+pub fn read_topic_to_end(
+    mut config: ClientConfig,
+    ns: &RunNamespace,
+    topic: &str,
+    partitions: &[i32],
+    isolation: ReadIsolation,
+) -> Result<BTreeMap<i32, Vec<ReadRecord>>, ClientError> {
+    let topic = ns.guard(topic)?;
+    config
+        .set("group.id", format!("{}reader", ns.prefix()))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", isolation.config_value());
+    let consumer: BaseConsumer<DefaultConsumerContext> = config.create()?;
+    let mut assignment = TopicPartitionList::new();
+    for &p in partitions {
+        assignment.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    let timeout = Duration::from_millis(CLIENT_TIMEOUT_MS);
+    let mut high = BTreeMap::new();
+    for &p in partitions {
+        let (low, hw) = consumer.fetch_watermarks(topic, p, timeout)?;
+        if hw > low {
+            high.insert(p, hw);
+        }
+    }
+    consumer.assign(&assignment)?;
+    let mut records: BTreeMap<i32, Vec<ReadRecord>> =
+        partitions.iter().map(|&p| (p, Vec::new())).collect();
+    let mut open: BTreeSet<i32> = high.keys().copied().collect();
+    let deadline = Deadline::after_ms(CLIENT_TIMEOUT_MS);
+    while !open.is_empty() && !deadline.passed() {
+        let position = consumer.position()?;
+        open.retain(|p| {
+            let at = position.find_partition(topic, *p).map(|e| e.offset());
+            !matches!(at, Some(Offset::Offset(o)) if o >= high[p])
+        });
+        if open.is_empty() {
+            break;
+        }
+        match consumer.poll(Duration::from_millis(POLL_STEP_MS)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                open.remove(&p);
+            }
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(m)) => records.entry(m.partition()).or_default().push(ReadRecord {
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().unwrap_or_default().to_vec(),
+            }),
+        }
+    }
+    // Unassign before the consumer is dropped: rdkafka's close waits for it otherwise.
+    let _ = consumer.unassign();
+    match open.is_empty() {
+        true => Ok(records),
+        false => Err(ClientError::Timeout {
+            what: format!("reading {topic} partitions {open:?} to their ends"),
+            timeout_ms: CLIENT_TIMEOUT_MS,
+        }),
+    }
+}
+
+/// Reads the outcomes topic (read_committed, every partition from the beginning, no group)
+/// until `stop`, and sends every outcome to the client driver. Duplicates (answers to
+/// resubmissions) are the driver's to ignore.
+pub fn read_outcomes(
+    consumer: &BaseConsumer<DefaultConsumerContext>,
+    to_driver: &Sender<Outcome>,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        let Some(Ok(message)) = consumer.poll(Duration::from_millis(POLL_STEP_MS)) else {
+            continue;
+        };
+        let Some(Ok(outcome)) = message.payload().map(decode::<Outcome>) else {
+            continue;
+        };
+        if to_driver.send(outcome).is_err() {
+            return;
+        }
+    }
+}
+
+/// The outcome reader's consumer, assigned to every outcomes partition from the beginning.
+pub fn outcome_consumer(
+    scenario: &Scenario,
+    ns: &RunNamespace,
+    settings: &ClientSettings,
+) -> Result<Arc<BaseConsumer<DefaultConsumerContext>>, RealError> {
+    let mut config = settings.base();
+    config
+        .set("group.id", format!("{}outcome-reader", ns.prefix()))
+        .set("enable.auto.commit", "false")
+        .set(
+            "isolation.level",
+            ReadIsolation::ReadCommitted.config_value(),
+        );
+    let config = settings.apply(config);
+    let consumer: BaseConsumer<DefaultConsumerContext> = config.create()?;
+    let topic = ns.topic(topics::OUTCOMES)?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..scenario.cluster.partitions_of(topics::OUTCOMES) {
+        let p = i32::try_from(partition).unwrap_or(i32::MAX);
+        assignment.add_partition_offset(ns.guard(&topic)?, p, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    Ok(Arc::new(consumer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marlow_model::{Account, AccountId, ClientId, CommandId, EventBody};
+
+    fn event(account: u64, version: u64) -> Step {
+        Step::Committed {
+            topic: topics::EVENTS.into(),
+            partition: 0,
+            offset: version,
+            record: CommittedRecord::Event(Event {
+                account: AccountId(account),
+                version,
+                command: CommandId {
+                    client: ClientId(0),
+                    seq: version,
+                },
+                body: EventBody::Deposited { amount_minor: 1 },
+            }),
+        }
+    }
+
+    fn restore(accounts: &[(u64, u64)]) -> Step {
+        let accounts = accounts
+            .iter()
+            .map(|&(id, version)| Account {
+                version,
+                ..Account::empty(AccountId(id))
+            })
+            .collect();
+        Step::Restore {
+            instance: 0,
+            task: "hardened".into(),
+            partition: 0,
+            records_replayed: 0,
+            accounts,
+        }
+    }
+
+    #[test]
+    fn a_restore_goes_right_after_the_newest_event_its_store_holds() {
+        let log = vec![event(1, 1), event(2, 1), event(1, 2), event(2, 2)];
+        let positions = event_positions(&log);
+        assert_eq!(restore_position(&restore(&[]), &positions, log.len()), 0);
+        assert_eq!(
+            restore_position(&restore(&[(1, 1), (2, 1)]), &positions, 4),
+            2
+        );
+        assert_eq!(
+            restore_position(&restore(&[(1, 2), (2, 1)]), &positions, 4),
+            3
+        );
+        // A version the log lacks goes last, where S4 judges it against the whole log.
+        assert_eq!(restore_position(&restore(&[(1, 3)]), &positions, 4), 4);
+    }
+}

@@ -1,0 +1,366 @@
+//! Real mode: one scenario run against a real Kafka-protocol cluster. The hardened design's
+//! stream task runs exactly-once over rdkafka in N app-instance threads, ATM clients drive
+//! the scenario's seeded workload, the history is captured in the simulator's schema and the
+//! simulator's checkers judge it. The seed decides the workload; the interleaving is real.
+
+mod atm;
+mod capture;
+mod group;
+mod instance;
+mod timeline;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use marlow_model::task::topics;
+use marlow_model::DesignConfig;
+use marlow_scenarios::{ProcessingGuarantee, Scenario};
+use marlow_sim::check::{check_history, Violation};
+use marlow_sim::history::History;
+use marlow_sim::run::{check_config, EXIT_LIVENESS, EXIT_PASS, EXIT_SAFETY};
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::ClientConfig;
+
+use crate::broker::{BrokerError, BrokerUnderTest};
+use crate::client::{base_config, ClientError};
+use crate::deadline::{Deadline, Stopwatch};
+use crate::topics::{RunNamespace, TopicError, TopicSpec};
+
+pub use capture::Recorder;
+pub use instance::InstanceStats;
+
+/// Real mode drives at most this many ATM clients (one thread drives them all; a real
+/// broker's transaction latency, not the client count, bounds the throughput).
+pub const MAX_REAL_CLIENTS: u32 = 20;
+/// The changelog topic of the hardened task (`<task name>-changelog`).
+pub const CHANGELOG: &str = "hardened-changelog";
+/// The output topics read back at the end of a run, in the order they enter the history.
+pub const OUTPUT_TOPICS: [&str; 4] = [
+    topics::EVENTS,
+    topics::OUTCOMES,
+    topics::ALARMS,
+    topics::DEAD_LETTER,
+];
+/// Bound on the app instances' group covering every commands partition at the start (the
+/// mock cluster's first join alone waits 3 s).
+const GROUP_READY_TIMEOUT_MS: u64 = 30_000;
+/// `fetch.wait.max.ms` of the readers that read a partition to its end (restores, read-back).
+const READER_FETCH_WAIT_MS: u64 = 10;
+/// Bound on an app-instance thread finishing after it was told to stop.
+const INSTANCE_STOP_TIMEOUT_MS: u64 = 30_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RealError {
+    #[error("real mode does not run this scenario yet: {0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Topic(#[from] TopicError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("kafka error: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("the app instances' group did not cover all {partitions} commands partitions within {timeout_ms} ms (assignments {assignments}; instances: {instances})")]
+    GroupNotReady {
+        partitions: u32,
+        timeout_ms: u64,
+        assignments: String,
+        instances: String,
+    },
+    #[error("the consumer has no group metadata to commit offsets under")]
+    NoGroupMetadata,
+    #[error("could not start a thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// What a real run is told besides the scenario.
+#[derive(Debug, Clone)]
+pub struct RealOptions {
+    pub seed: u64,
+    /// Names the run's topics, groups and transactional ids: `marlow.<run id>.*`.
+    pub run_id: String,
+    /// Keep the run's topics at the end (for `marlow check` or a look with kcat).
+    pub keep_topics: bool,
+    /// librdkafka settings for every client, applied last (`-X key=value`).
+    pub client_settings: Vec<(String, String)>,
+    /// Shortens the safety phase to at most this long (tests); `None` runs the scenario's.
+    pub max_safety_ms: Option<u64>,
+}
+
+/// Counts over a real run, for the summary.
+#[derive(Debug, Clone, Default)]
+pub struct RealCounters {
+    pub commands_sent: u64,
+    pub resubmissions: u64,
+    pub garbage_sent: u64,
+    pub client_outcomes: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub dead_letters: u64,
+    pub alarms: u64,
+    pub events: u64,
+}
+
+pub struct RealReport {
+    pub scenario: String,
+    pub design: &'static str,
+    pub seed: u64,
+    pub run_id: String,
+    pub clients_requested: u32,
+    pub clients_driven: u32,
+    pub safety_ms: u64,
+    pub counters: RealCounters,
+    pub instances: Vec<InstanceStats>,
+    /// Scenario faults this slice of real mode does not realize, by name.
+    pub unrealized_faults: Vec<String>,
+    pub violations: Vec<Violation>,
+    pub history: History,
+    /// The run's topics deleted at the end (empty with `keep_topics`, or on the mock).
+    pub topics_deleted: Vec<String>,
+    pub phase_ms: Vec<(&'static str, u64)>,
+}
+
+impl RealReport {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    pub fn headline(&self) -> Option<&Violation> {
+        self.violations
+            .iter()
+            .find(|v| !v.invariant.is_liveness())
+            .or_else(|| self.violations.first())
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self.headline() {
+            None => EXIT_PASS,
+            Some(v) if v.invariant.is_liveness() => EXIT_LIVENESS,
+            Some(_) => EXIT_SAFETY,
+        }
+    }
+}
+
+/// How every client of the run is configured: the bootstrap list, then the `-X` settings.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub bootstrap: String,
+    pub extra: Vec<(String, String)>,
+}
+
+impl ClientSettings {
+    /// `base` (one of `client::base_config`, `producer_config`) with the user's settings on top.
+    pub fn apply(&self, mut config: ClientConfig) -> ClientConfig {
+        for (key, value) in &self.extra {
+            config.set(key, value);
+        }
+        config
+    }
+
+    pub fn base(&self) -> ClientConfig {
+        self.apply(base_config(&self.bootstrap))
+    }
+
+    /// For reading a partition to its end: a short fetch wait, since the broker would
+    /// otherwise hold each fetch at the end of the log for the default 500 ms.
+    pub fn reader(&self) -> ClientConfig {
+        let mut config = base_config(&self.bootstrap);
+        config.set("fetch.wait.max.ms", READER_FETCH_WAIT_MS.to_string());
+        self.apply(config)
+    }
+}
+
+/// The run's topics: the task's input and outputs and its changelog.
+fn topic_specs(scenario: &Scenario) -> Vec<TopicSpec> {
+    let cluster = &scenario.cluster;
+    let of = |name: &str| TopicSpec::new(name, cluster.partitions_of(name));
+    let mut specs = vec![of(topics::COMMANDS)
+        .with_config("retention.ms", &cluster.commands_retention_ms.to_string())];
+    specs.extend(OUTPUT_TOPICS.iter().map(|t| of(t)));
+    specs.push(TopicSpec::new(
+        CHANGELOG,
+        cluster.partitions_of(topics::COMMANDS),
+    ));
+    specs
+}
+
+fn check_supported(scenario: &Scenario) -> Result<(), RealError> {
+    if !matches!(scenario.design_config(), DesignConfig::Hardened(_)) {
+        return Err(RealError::Unsupported(
+            "only the hardened design runs in real mode so far (the seed design is not done)"
+                .into(),
+        ));
+    }
+    if scenario.cluster.processing_guarantee != ProcessingGuarantee::ExactlyOnce {
+        return Err(RealError::Unsupported(
+            "only processing_guarantee = \"exactly_once\" runs in real mode so far".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `scenario` against `broker`: create topics, start instances, drive the workload,
+/// heal, wait for outcomes, stop, read back, check, delete topics.
+pub fn run_real(
+    scenario: &Scenario,
+    broker: &BrokerUnderTest,
+    options: &RealOptions,
+) -> Result<RealReport, RealError> {
+    check_supported(scenario)?;
+    let DesignConfig::Hardened(design) = scenario.design_config() else {
+        unreachable!("checked above");
+    };
+    let ns = RunNamespace::new(&options.run_id)?;
+    let settings = ClientSettings {
+        bootstrap: broker.bootstrap_servers(),
+        extra: options.client_settings.clone(),
+    };
+    let admin: Option<AdminClient<DefaultClientContext>> = match broker {
+        BrokerUnderTest::Mock(_) => None,
+        BrokerUnderTest::External(_) => Some(settings.base().create()?),
+    };
+    let mut phases = Vec::new();
+    let watch = Stopwatch::start();
+    create_topics(broker, admin.as_ref(), &ns, scenario)?;
+    phases.push(("create topics", watch.elapsed_ms()));
+    let result = run_created(scenario, &ns, &settings, design, options, &mut phases);
+    // Topics go even when the run failed; a failed delete is reported after the run's error.
+    let watch = Stopwatch::start();
+    let deleted = match (&admin, options.keep_topics) {
+        (Some(admin), false) => ns.delete_all(admin),
+        _ => Ok(Vec::new()),
+    };
+    let mut report = result?;
+    report.topics_deleted = deleted?;
+    phases.push(("delete topics", watch.elapsed_ms()));
+    report.phase_ms = phases;
+    Ok(report)
+}
+
+fn create_topics(
+    broker: &BrokerUnderTest,
+    admin: Option<&AdminClient<DefaultClientContext>>,
+    ns: &RunNamespace,
+    scenario: &Scenario,
+) -> Result<(), RealError> {
+    let specs = topic_specs(scenario);
+    match (broker, admin) {
+        (BrokerUnderTest::Mock(cluster), _) => {
+            for spec in &specs {
+                let partitions = i32::try_from(spec.partitions).unwrap_or(i32::MAX);
+                cluster.create_topic(&ns.topic(&spec.name)?, partitions, 1)?;
+            }
+        }
+        (BrokerUnderTest::External(_), Some(admin)) => {
+            ns.create(admin, &specs)?;
+        }
+        (BrokerUnderTest::External(_), None) => unreachable!("an external broker has an admin"),
+    }
+    Ok(())
+}
+
+fn run_created(
+    scenario: &Scenario,
+    ns: &RunNamespace,
+    settings: &ClientSettings,
+    design: marlow_model::task::hardened::HardenedConfig,
+    options: &RealOptions,
+    phases: &mut Vec<(&'static str, u64)>,
+) -> Result<RealReport, RealError> {
+    let recorder = Arc::new(Recorder::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    let partitions = scenario.cluster.partitions_of(topics::COMMANDS);
+    let watch = Stopwatch::start();
+    let group = group::Group::start(
+        scenario,
+        ns,
+        settings,
+        &design,
+        Arc::clone(&recorder),
+        Arc::clone(&stop),
+    )?;
+    let ready = group.wait_ready(partitions, Deadline::after_ms(GROUP_READY_TIMEOUT_MS));
+    phases.push(("group ready", watch.elapsed_ms()));
+    if !ready {
+        let assignments = group.assignments_text();
+        stop.store(true, Ordering::SeqCst);
+        let stats = group.join(Deadline::after_ms(INSTANCE_STOP_TIMEOUT_MS));
+        let instances: Vec<String> = stats
+            .iter()
+            .map(|s| {
+                format!(
+                    "app-{} {}",
+                    s.index,
+                    s.error.as_deref().unwrap_or("no error")
+                )
+            })
+            .collect();
+        return Err(RealError::GroupNotReady {
+            partitions,
+            timeout_ms: GROUP_READY_TIMEOUT_MS,
+            assignments,
+            instances: instances.join("; "),
+        });
+    }
+    let safety_ms = options
+        .max_safety_ms
+        .map_or(scenario.phases.safety_duration_ms, |max| {
+            max.min(scenario.phases.safety_duration_ms)
+        });
+    let watch = Stopwatch::start();
+    let group = Mutex::new(group);
+    let timeline_stop = AtomicBool::new(false);
+    let started_us = recorder.now_us();
+    let driven = std::thread::scope(|scope| {
+        let events = &scenario.faults.timeline;
+        let timeline = std::thread::Builder::new()
+            .name("timeline".into())
+            .spawn_scoped(scope, || {
+                timeline::run(events, &group, &recorder, started_us, &timeline_stop);
+            })?;
+        let driven = atm::drive(
+            scenario,
+            options.seed,
+            ns,
+            settings,
+            &recorder,
+            started_us,
+            safety_ms,
+        );
+        timeline_stop.store(true, Ordering::SeqCst);
+        let _ = timeline.join();
+        driven
+    });
+    phases.push(("workload + liveness wait", watch.elapsed_ms()));
+    stop.store(true, Ordering::SeqCst);
+    let watch = Stopwatch::start();
+    let group = group.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let instances = group.join(Deadline::after_ms(INSTANCE_STOP_TIMEOUT_MS));
+    phases.push(("stop instances", watch.elapsed_ms()));
+    let mut counters = driven?;
+    let watch = Stopwatch::start();
+    capture::read_back(scenario, ns, settings, &recorder, &mut counters)?;
+    let history = recorder.finish();
+    phases.push(("read back", watch.elapsed_ms()));
+    let watch = Stopwatch::start();
+    let violations = check_history(history.entries(), &check_config(scenario));
+    phases.push(("check", watch.elapsed_ms()));
+    Ok(RealReport {
+        scenario: scenario.name.clone(),
+        design: "hardened",
+        seed: options.seed,
+        run_id: ns.run_id().to_owned(),
+        clients_requested: scenario.workload.clients,
+        clients_driven: scenario.workload.clients.min(MAX_REAL_CLIENTS),
+        safety_ms,
+        counters,
+        instances,
+        unrealized_faults: timeline::unrealized_faults(scenario),
+        violations,
+        history,
+        topics_deleted: Vec::new(),
+        phase_ms: Vec::new(),
+    })
+}
