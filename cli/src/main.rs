@@ -14,6 +14,7 @@ macro_rules! out {
 mod commands;
 mod real;
 mod report;
+mod soak;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -41,6 +42,9 @@ enum Command {
     Repro(commands::ReproArgs),
     /// Run a scenario against a real Kafka-protocol cluster (or `--brokers mock`).
     Real(real::RealArgs),
+    /// Keep a scenario's workload running against a real cluster, with live progress and
+    /// periodic checks; Ctrl-C stops cleanly and still reports.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => commands::sweep(args),
         Command::Repro(args) => commands::repro(args),
         Command::Real(args) => real::real(args),
+        Command::Soak(args) => soak::soak(args),
     };
     ExitCode::from(code as u8)
 }

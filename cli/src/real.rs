@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use crate::commands::{EXIT_INTERNAL, EXIT_USAGE};
 
 /// How many related history entries a violation report shows.
-const STORY_ENTRIES: usize = 12;
+pub(crate) const STORY_ENTRIES: usize = 12;
 
 #[derive(Args)]
 pub struct RealArgs {
@@ -42,7 +42,7 @@ pub struct RealArgs {
     pub history: Option<PathBuf>,
 }
 
-fn parse_setting(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_setting(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
         _ => Err(format!("expected KEY=VALUE, got {text:?}")),
@@ -121,7 +121,7 @@ fn write_history(report: &RealReport, path: &PathBuf) -> Result<(), i32> {
     })
 }
 
-fn print_real_summary(report: &RealReport, brokers: &str) {
+pub(crate) fn print_real_summary(report: &RealReport, brokers: &str) {
     let c = &report.counters;
     let verdict = if report.passed() { "PASS" } else { "FAIL" };
     out!(

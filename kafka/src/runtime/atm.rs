@@ -83,16 +83,17 @@ struct Driver<'a> {
     setup_done: bool,
 }
 
-/// Runs the workload for `safety_ms` from `started_us` (the recorder's clock), pushes `Heal`, then waits (sending nothing new) until
-/// every client has its answer or the scenario's liveness bound has passed.
+/// Runs the workload until `heal_at_us` (the recorder's clock) or `heal_now`, pushes `Heal`,
+/// then waits (sending nothing new) until every client has its answer or the scenario's
+/// liveness bound has passed.
 pub fn drive(
     scenario: &Scenario,
     seed: u64,
     ns: &RunNamespace,
     settings: &ClientSettings,
     recorder: &Arc<Recorder>,
-    started_us: u64,
-    safety_ms: u64,
+    heal_at_us: u64,
+    heal_now: &AtomicBool,
 ) -> Result<RealCounters, RealError> {
     let mut config = producer_config(&settings.bootstrap);
     config.set("enable.idempotence", "true");
@@ -114,9 +115,8 @@ pub fn drive(
         let reader = std::thread::Builder::new()
             .name("outcome-reader".into())
             .spawn_scoped(scope, || read_outcomes(&consumer, &to_driver, &stop))?;
-        let heal_at_us = started_us + safety_ms * 1000;
         let end_at_us = heal_at_us + scenario.phases.liveness_bound_ms * 1000;
-        driver.run(&outcomes, heal_at_us, end_at_us);
+        driver.run(&outcomes, heal_at_us, end_at_us, heal_now);
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = reader.join();
         Ok::<(), RealError>(())
@@ -163,14 +163,25 @@ impl<'a> Driver<'a> {
         }
     }
 
-    fn run(&mut self, outcomes: &Receiver<Outcome>, heal_at_us: u64, end_at_us: u64) {
+    /// `heal_now` ends the safety phase early (a soak's Ctrl-C); the liveness wait follows.
+    fn run(
+        &mut self,
+        outcomes: &Receiver<Outcome>,
+        heal_at_us: u64,
+        mut end_at_us: u64,
+        heal_now: &AtomicBool,
+    ) {
         self.send_setup();
         if !self.scenario.workload.wait_for_setup {
             self.start_clients();
         }
         loop {
             let now = self.recorder.now_us();
-            if !self.healed && now >= heal_at_us {
+            let early = heal_now.load(std::sync::atomic::Ordering::SeqCst);
+            if !self.healed && (now >= heal_at_us || early) {
+                if now < heal_at_us {
+                    end_at_us = now + self.scenario.phases.liveness_bound_ms * 1000;
+                }
                 self.healed = true;
                 self.recorder.push(Step::Heal);
             }

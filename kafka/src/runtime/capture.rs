@@ -13,7 +13,7 @@ use marlow_model::codec::{decode, DecodeError};
 use marlow_model::task::topics;
 use marlow_model::{Alarm, DeadLetter, Event, Outcome, OutcomeResult};
 use marlow_scenarios::Scenario;
-use marlow_sim::history::{CommittedRecord, History, Step};
+use marlow_sim::history::{CommittedRecord, History, HistoryEntry, Step};
 use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -72,6 +72,20 @@ impl Recorder {
             .push(step);
     }
 
+    /// Copies of the entries pushed so far from index `from` on (soak's progress and checks).
+    pub fn entries_since(&self, from: usize) -> Vec<HistoryEntry> {
+        let history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+        history.entries().get(from..).unwrap_or_default().to_vec()
+    }
+
+    /// How many store restores (one per partition assignment) the instances made so far.
+    pub fn restores_so_far(&self) -> usize {
+        self.restores
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     /// Pushes `End` and hands over the history.
     pub fn finish(&self) -> History {
         self.push(Step::End);
@@ -81,7 +95,7 @@ impl Recorder {
 }
 
 /// Decodes an output record as the simulator's observer does.
-fn classify(topic: &str, bytes: &[u8]) -> CommittedRecord {
+pub(super) fn classify(topic: &str, bytes: &[u8]) -> CommittedRecord {
     let other = |error: DecodeError| CommittedRecord::Other {
         message_kind: format!("undecodable: {error}"),
     };

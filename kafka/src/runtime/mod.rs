@@ -7,6 +7,7 @@ mod atm;
 mod capture;
 mod group;
 mod instance;
+pub mod soak;
 mod timeline;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +30,7 @@ use crate::topics::{RunNamespace, TopicError, TopicSpec};
 
 pub use capture::Recorder;
 pub use instance::InstanceStats;
+pub use soak::{run_soak, SoakOptions, SoakProgress, SoakReport};
 
 /// Real mode drives at most this many ATM clients (one thread drives them all; a real
 /// broker's transaction latency, not the client count, bounds the throughput).
@@ -208,6 +210,17 @@ pub fn run_real(
     broker: &BrokerUnderTest,
     options: &RealOptions,
 ) -> Result<RealReport, RealError> {
+    run_real_with(scenario, broker, options, None)
+}
+
+/// `run_real`, or with `soak` a soak: the safety phase lasts the soak's duration (or until
+/// its stop flag), and a monitor reports progress and checks the history periodically.
+fn run_real_with(
+    scenario: &Scenario,
+    broker: &BrokerUnderTest,
+    options: &RealOptions,
+    soak: Option<&soak::Hooks<'_>>,
+) -> Result<RealReport, RealError> {
     check_supported(scenario)?;
     let DesignConfig::Hardened(design) = scenario.design_config() else {
         unreachable!("checked above");
@@ -225,7 +238,7 @@ pub fn run_real(
     let watch = Stopwatch::start();
     create_topics(broker, admin.as_ref(), &ns, scenario)?;
     phases.push(("create topics", watch.elapsed_ms()));
-    let result = run_created(scenario, &ns, &settings, design, options, &mut phases);
+    let result = run_created(scenario, &ns, &settings, design, options, soak, &mut phases);
     // Topics go even when the run failed; a failed delete is reported after the run's error.
     let watch = Stopwatch::start();
     let deleted = match (&admin, options.keep_topics) {
@@ -267,6 +280,7 @@ fn run_created(
     settings: &ClientSettings,
     design: marlow_model::task::hardened::HardenedConfig,
     options: &RealOptions,
+    soak: Option<&soak::Hooks<'_>>,
     phases: &mut Vec<(&'static str, u64)>,
 ) -> Result<RealReport, RealError> {
     let recorder = Arc::new(Recorder::new());
@@ -304,11 +318,15 @@ fn run_created(
             instances: instances.join("; "),
         });
     }
-    let safety_ms = options
-        .max_safety_ms
-        .map_or(scenario.phases.safety_duration_ms, |max| {
-            max.min(scenario.phases.safety_duration_ms)
-        });
+    let safety_ms = match soak {
+        Some(soak) => soak.duration_ms(),
+        None => options
+            .max_safety_ms
+            .map_or(scenario.phases.safety_duration_ms, |max| {
+                max.min(scenario.phases.safety_duration_ms)
+            }),
+    };
+    let heal_now = AtomicBool::new(false);
     let watch = Stopwatch::start();
     let group = Mutex::new(group);
     let timeline_stop = AtomicBool::new(false);
@@ -320,17 +338,36 @@ fn run_created(
             .spawn_scoped(scope, || {
                 timeline::run(events, &group, &recorder, started_us, &timeline_stop);
             })?;
+        let monitor = soak
+            .map(|soak| {
+                let run = soak::Run {
+                    scenario,
+                    ns,
+                    settings,
+                    recorder: &recorder,
+                    started_us,
+                    done: &timeline_stop,
+                    heal_now: &heal_now,
+                };
+                std::thread::Builder::new()
+                    .name("soak-monitor".into())
+                    .spawn_scoped(scope, move || soak.monitor(&run))
+            })
+            .transpose()?;
         let driven = atm::drive(
             scenario,
             options.seed,
             ns,
             settings,
             &recorder,
-            started_us,
-            safety_ms,
+            started_us + safety_ms * 1000,
+            &heal_now,
         );
         timeline_stop.store(true, Ordering::SeqCst);
         let _ = timeline.join();
+        if let Some(monitor) = monitor {
+            let _ = monitor.join();
+        }
         driven
     });
     phases.push(("workload + liveness wait", watch.elapsed_ms()));

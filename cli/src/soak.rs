@@ -1,0 +1,221 @@
+//! `marlow soak`: a scenario's workload kept running against a real cluster for a duration,
+//! with a live progress line on stderr, the safety checkers run periodically, and the final
+//! report of `marlow real`. Ctrl-C stops cleanly (and still reports); a second Ctrl-C exits
+//! at once.
+
+use std::io::IsTerminal as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use marlow_kafka::broker::BrokerUnderTest;
+use marlow_kafka::runtime::soak::format_ms;
+use marlow_kafka::runtime::{run_soak, RealError, RealOptions, SoakOptions, SoakProgress};
+use marlow_scenarios::{DesignKind, Scenario};
+use marlow_sim::check::related_entries;
+
+use crate::commands::{EXIT_INTERNAL, EXIT_USAGE};
+use crate::real::{parse_setting, print_real_summary, STORY_ENTRIES};
+
+/// Exit code after a second Ctrl-C (the shell's for SIGINT).
+const EXIT_INTERRUPTED: i32 = 130;
+/// Without a terminal, a plain progress line this often.
+const PLAIN_LINE_EVERY_MS: u64 = 10_000;
+
+#[derive(Args)]
+pub struct SoakArgs {
+    /// A shipped scenario name (see `marlow list`) or a path to a .toml file.
+    pub scenario: String,
+    /// Override the scenario's processor design (real mode runs `hardened` only so far).
+    #[arg(long)]
+    pub design: Option<DesignKind>,
+    /// The cluster's bootstrap list (host:port,...), or `mock` for librdkafka's
+    /// in-process mock cluster.
+    #[arg(long, value_name = "LIST|mock")]
+    pub brokers: String,
+    /// How long the workload runs: `500ms`, `60s`, `10m`, `1h` (a bare number is seconds).
+    #[arg(long, value_parser = parse_duration_ms, value_name = "DURATION")]
+    pub duration: u64,
+    /// How often the safety checkers run on the history so far.
+    #[arg(long, value_parser = parse_duration_ms, default_value = "30s", value_name = "DURATION")]
+    pub check_every: u64,
+    /// Seeds the workload (which commands, amounts, accounts, think times).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Keep the run's topics (`marlow.<run id>.*`) instead of deleting them at the end.
+    #[arg(long)]
+    pub keep: bool,
+    /// Names the run's topics, group and transactional ids (default: scenario, seed, pid).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// A librdkafka setting for every client, as kcat takes it (repeatable).
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub settings: Vec<(String, String)>,
+}
+
+/// `90s`, `10m`, `1h`, `250ms` or a bare number of seconds, in milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a duration like 60s, 10m or 1h, got {text:?}"))?;
+    let scale = match unit {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?} (ms, s, m, h)")),
+    };
+    match number.checked_mul(scale) {
+        Some(0) => Err("the duration must not be zero".into()),
+        Some(ms) => Ok(ms),
+        None => Err(format!("{text:?} is too long")),
+    }
+}
+
+pub fn soak(args: SoakArgs) -> i32 {
+    let scenario = match Scenario::resolve(&args.scenario) {
+        Ok(scenario) => match args.design {
+            Some(design) => scenario.with_design(design),
+            None => scenario,
+        },
+        Err(error) => {
+            eprintln!("error: {error}");
+            return EXIT_USAGE;
+        }
+    };
+    let broker = if args.brokers == "mock" {
+        match BrokerUnderTest::mock() {
+            Ok(broker) => broker,
+            Err(error) => {
+                eprintln!("error: starting the mock cluster: {error}");
+                return EXIT_INTERNAL;
+            }
+        }
+    } else {
+        BrokerUnderTest::External(args.brokers.clone())
+    };
+    let run_id = args.run_id.clone().unwrap_or_else(|| {
+        format!(
+            "{}-soak-s{}-p{}",
+            scenario.name,
+            args.seed,
+            std::process::id()
+        )
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    if let Err(error) = install_ctrl_c(&stop, &run_id) {
+        eprintln!("error: installing the Ctrl-C handler: {error}");
+        return EXIT_INTERNAL;
+    }
+    let options = RealOptions {
+        seed: args.seed,
+        run_id,
+        keep_topics: args.keep,
+        client_settings: args.settings.clone(),
+        max_safety_ms: None,
+    };
+    let soak = SoakOptions {
+        duration_ms: args.duration,
+        check_every_ms: args.check_every,
+    };
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} soak {msg}").expect("valid progress template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar.set_message(format!(
+        "{}: creating topics, starting {} app instances",
+        scenario.name, scenario.cluster.app_instances
+    ));
+    let plain = !std::io::stderr().is_terminal();
+    let last_plain = Mutex::new(None::<u64>);
+    let progress = |p: &SoakProgress| {
+        let line = p.line();
+        if plain {
+            let mut last = last_plain.lock().unwrap_or_else(PoisonError::into_inner);
+            let due = last.is_none_or(|at| p.elapsed_ms >= at + PLAIN_LINE_EVERY_MS);
+            if due || p.finishing && *last != Some(u64::MAX) {
+                eprintln!("soak {line}");
+                *last = Some(if p.finishing { u64::MAX } else { p.elapsed_ms });
+            }
+        }
+        bar.set_message(line);
+    };
+    let result = run_soak(&scenario, &broker, &options, &soak, &stop, &progress);
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(report) => report,
+        Err(error @ RealError::Unsupported(_)) => {
+            eprintln!("error: {error}");
+            return EXIT_USAGE;
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            return EXIT_INTERNAL;
+        }
+    };
+    if !plain {
+        eprintln!("soak {}", report.progress.line());
+    }
+    let real = &report.real;
+    print_real_summary(real, &args.brokers);
+    out!(
+        "  soak          {} of {} ({}); {:.1} commands/s; {} periodic checks ({} violations in the last)",
+        format_ms(report.ran_ms),
+        format_ms(report.duration_ms),
+        if report.interrupted {
+            "stopped by Ctrl-C"
+        } else {
+            "ran its duration"
+        },
+        report.progress.throughput(),
+        report.checks_run,
+        report.mid_run_violations.len()
+    );
+    if let Some(violation) = real.headline() {
+        out!("\n{violation}");
+        let story = related_entries(real.history.entries(), violation, STORY_ENTRIES);
+        story.iter().for_each(|entry| {
+            let text = serde_json::to_string(&entry.step).unwrap_or_default();
+            out!("    t={} us  {text}", entry.at_us);
+        });
+    }
+    real.exit_code()
+}
+
+/// The first Ctrl-C sets `stop` (the soak winds down and reports); a second one exits now.
+fn install_ctrl_c(stop: &Arc<AtomicBool>, run_id: &str) -> Result<(), ctrlc::Error> {
+    let stop = Arc::clone(stop);
+    let prefix = format!("marlow.{run_id}.*");
+    ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond Ctrl-C: exiting now; the run's topics ({prefix}) may remain");
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+        eprintln!("\nCtrl-C: stopping the clients, waiting for in-flight answers, then reporting (Ctrl-C again to exit now)");
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration_ms;
+
+    #[test]
+    fn durations_parse_with_their_units() {
+        assert_eq!(parse_duration_ms("60s"), Ok(60_000));
+        assert_eq!(parse_duration_ms("10m"), Ok(600_000));
+        assert_eq!(parse_duration_ms("1h"), Ok(3_600_000));
+        assert_eq!(parse_duration_ms("250ms"), Ok(250));
+        assert_eq!(parse_duration_ms("5"), Ok(5_000));
+        assert!(parse_duration_ms("0s").is_err());
+        assert!(parse_duration_ms("1d").is_err());
+        assert!(parse_duration_ms("s").is_err());
+    }
+}
