@@ -49,27 +49,38 @@ pub(crate) fn parse_setting(text: &str) -> Result<(String, String), String> {
     }
 }
 
-pub fn real(args: RealArgs) -> i32 {
-    let scenario = match Scenario::resolve(&args.scenario) {
-        Ok(scenario) => match args.design {
+/// Loads the scenario (applying `--design`) and picks the broker; prints the
+/// problem and returns the exit code on failure.
+pub(crate) fn scenario_and_broker(
+    name: &str,
+    design: Option<marlow_scenarios::DesignKind>,
+    brokers: &str,
+) -> Result<(Scenario, BrokerUnderTest), i32> {
+    let scenario = match Scenario::resolve(name) {
+        Ok(scenario) => match design {
             Some(design) => scenario.with_design(design),
             None => scenario,
         },
         Err(error) => {
             eprintln!("error: {error}");
-            return EXIT_USAGE;
+            return Err(EXIT_USAGE);
         }
     };
-    let broker = if args.brokers == "mock" {
-        match BrokerUnderTest::mock() {
-            Ok(broker) => broker,
-            Err(error) => {
-                eprintln!("error: starting the mock cluster: {error}");
-                return EXIT_INTERNAL;
-            }
-        }
+    let broker = if brokers == "mock" {
+        BrokerUnderTest::mock().map_err(|error| {
+            eprintln!("error: starting the mock cluster: {error}");
+            EXIT_INTERNAL
+        })?
     } else {
-        BrokerUnderTest::External(args.brokers.clone())
+        BrokerUnderTest::External(brokers.to_owned())
+    };
+    Ok((scenario, broker))
+}
+
+pub fn real(args: RealArgs) -> i32 {
+    let (scenario, broker) = match scenario_and_broker(&args.scenario, args.design, &args.brokers) {
+        Ok(pair) => pair,
+        Err(code) => return code,
     };
     let run_id = args
         .run_id

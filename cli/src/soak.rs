@@ -10,14 +10,13 @@ use std::time::Duration;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use marlow_kafka::broker::BrokerUnderTest;
 use marlow_kafka::runtime::soak::format_ms;
 use marlow_kafka::runtime::{run_soak, RealError, RealOptions, SoakOptions, SoakProgress};
-use marlow_scenarios::{DesignKind, Scenario};
+use marlow_scenarios::DesignKind;
 use marlow_sim::check::related_entries;
 
 use crate::commands::{EXIT_INTERNAL, EXIT_USAGE};
-use crate::real::{parse_setting, print_real_summary, STORY_ENTRIES};
+use crate::real::{parse_setting, print_real_summary, scenario_and_broker, STORY_ENTRIES};
 
 /// Exit code after a second Ctrl-C (the shell's for SIGINT).
 const EXIT_INTERRUPTED: i32 = 130;
@@ -80,26 +79,9 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
 }
 
 pub fn soak(args: SoakArgs) -> i32 {
-    let scenario = match Scenario::resolve(&args.scenario) {
-        Ok(scenario) => match args.design {
-            Some(design) => scenario.with_design(design),
-            None => scenario,
-        },
-        Err(error) => {
-            eprintln!("error: {error}");
-            return EXIT_USAGE;
-        }
-    };
-    let broker = if args.brokers == "mock" {
-        match BrokerUnderTest::mock() {
-            Ok(broker) => broker,
-            Err(error) => {
-                eprintln!("error: starting the mock cluster: {error}");
-                return EXIT_INTERNAL;
-            }
-        }
-    } else {
-        BrokerUnderTest::External(args.brokers.clone())
+    let (scenario, broker) = match scenario_and_broker(&args.scenario, args.design, &args.brokers) {
+        Ok(pair) => pair,
+        Err(code) => return code,
     };
     let run_id = args.run_id.clone().unwrap_or_else(|| {
         format!(
