@@ -2,6 +2,8 @@
 //! rdkafka with two app instances, every invariant is checked on the captured history, and
 //! the run leaves no topics behind. Skipped (with a line saying so) without noida-db.
 
+mod common;
+
 use marlow_kafka::broker::{noida_or_skip, BrokerUnderTest};
 use marlow_kafka::client::base_config;
 use marlow_kafka::deadline::Stopwatch;
@@ -12,43 +14,7 @@ use marlow_sim::history::Step;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 
-const TINY: &str = r#"
-name = "real-tiny"
-description = "4 ATMs on 4 accounts, 2 partitions, 2 instances, hardened, no faults"
-
-[workload]
-clients = 4
-accounts = 4
-owners_per_account = 2
-initial_deposit_minor = { min = 10_000, max = 100_000 }
-amount_minor = { min = 100, max = 20_000 }
-think_time_us = { min = 20_000, max = 60_000 }
-client_timeout_us = 3_000_000
-resubmit = "same_id"
-max_resubmits = 3
-
-[workload.mix]
-deposit = 40
-withdraw = 40
-add_owner = 5
-remove_owner = 5
-bad_amount = 5
-undecodable = 5
-
-[design]
-design = "hardened"
-
-[cluster]
-partitions = 2
-app_instances = 2
-processing_guarantee = "exactly_once"
-session_timeout_ms = 6_000
-
-[phases]
-safety_duration_ms = 2_000
-liveness_bound_ms = 10_000
-max_simulated_ms = 20_000
-"#;
+use common::TINY;
 
 fn run_on_noida(test: &str, toml: &str, run_id: &str) -> Option<RealReport> {
     let noida = noida_or_skip(test).expect("noida-db")?;
