@@ -1,4 +1,5 @@
-//! The `marlow` command line: list, run, sweep and repro over the simulator.
+//! The `marlow` command line: list, run, sweep and repro over the simulator; real, soak
+//! and check against a real cluster.
 //! Exit codes follow DESIGN.md: 0 pass, 1 internal error, 2 bad arguments or
 //! scenario, 3 safety violation, 4 liveness violation, 5 determinism violation.
 
@@ -11,7 +12,9 @@ macro_rules! out {
     }};
 }
 
+mod check;
 mod commands;
+mod properties;
 mod real;
 mod report;
 mod soak;
@@ -45,6 +48,11 @@ enum Command {
     /// Keep a scenario's workload running against a real cluster, with live progress and
     /// periodic checks; Ctrl-C stops cleanly and still reports.
     Soak(soak::SoakArgs),
+    /// Audit, offline, the topics of a run kept with `marlow real --keep` (or `soak`):
+    /// read them back read_committed, merge the client history the run stored in
+    /// `marlow.<run id>.history`, and run the checkers. The scenario comes from that
+    /// topic's header unless `--scenario` names one. Exit codes as `marlow real`.
+    Check(check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +71,7 @@ fn main() -> ExitCode {
         Command::Repro(args) => commands::repro(args),
         Command::Real(args) => real::real(args),
         Command::Soak(args) => soak::soak(args),
+        Command::Check(args) => check::check(args),
     };
     ExitCode::from(code as u8)
 }

@@ -4,10 +4,15 @@
 
 use clap::Args;
 use marlow_kafka::broker::BrokerUnderTest;
-use marlow_kafka::runtime::{run_real, RealError, RealOptions, RealReport, MAX_REAL_CLIENTS};
+use marlow_kafka::runtime::history_topic::{keep_client_history, HISTORY_TOPIC};
+use marlow_kafka::runtime::ClientSettings;
+use marlow_kafka::runtime::{
+    run_real, InstanceEnd, RealError, RealOptions, RealReport, MAX_REAL_CLIENTS,
+};
+use marlow_kafka::topics::RunNamespace;
 use marlow_scenarios::{DesignKind, Scenario};
 use marlow_sim::check::related_entries;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::commands::{EXIT_INTERNAL, EXIT_USAGE};
 
@@ -18,7 +23,7 @@ pub(crate) const STORY_ENTRIES: usize = 12;
 pub struct RealArgs {
     /// A shipped scenario name (see `marlow list`) or a path to a .toml file.
     pub scenario: String,
-    /// Override the scenario's processor design (real mode runs `hardened` only so far).
+    /// Override the scenario's processor design: `seed` or `hardened`.
     #[arg(long)]
     pub design: Option<DesignKind>,
     /// The cluster's bootstrap list (host:port,...), or `mock` for librdkafka's
@@ -28,7 +33,9 @@ pub struct RealArgs {
     /// Seeds the workload (which commands, amounts, accounts, think times).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Keep the run's topics (`marlow.<run id>.*`) instead of deleting them at the end.
+    /// Keep the run's topics (`marlow.<run id>.*`) instead of deleting them at the end,
+    /// and write the run's client-side history to `marlow.<run id>.history`, so that
+    /// `marlow check --run <run id>` can audit the run later.
     #[arg(long)]
     pub keep: bool,
     /// Names the run's topics, group and transactional ids (default: scenario, seed, pid).
@@ -37,6 +44,10 @@ pub struct RealArgs {
     /// A librdkafka setting for every client, as kcat takes it (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
     pub settings: Vec<(String, String)>,
+    /// A Java-style properties file (key=value lines, # or ! comments) of librdkafka
+    /// settings for every client, applied before the -X settings (so -X wins).
+    #[arg(long, value_name = "FILE.properties")]
+    pub kafka_config: Option<PathBuf>,
     /// Write the run's history as JSON lines to FILE (schema: docs/history.md).
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
@@ -46,6 +57,69 @@ pub(crate) fn parse_setting(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
         _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
+/// Every client's librdkafka settings: the `--kafka-config` file's, then the `-X` ones,
+/// applied in that order so that `-X` wins. A missing or malformed file is a usage error.
+pub(crate) fn client_settings(
+    kafka_config: Option<&Path>,
+    x_settings: &[(String, String)],
+) -> Result<Vec<(String, String)>, i32> {
+    let mut settings = match kafka_config {
+        Some(path) => crate::properties::read_properties(path).map_err(|error| {
+            eprintln!("error: --kafka-config {error}");
+            EXIT_USAGE
+        })?,
+        None => Vec::new(),
+    };
+    settings.extend_from_slice(x_settings);
+    Ok(settings)
+}
+
+/// With `--keep` on a real cluster, writes the run's client-side history to
+/// `marlow.<run id>.history` for `marlow check`, with the scenario in its header. On the
+/// mock cluster the topics die with this process, so there is nothing to keep it for.
+/// A failure is reported; it turns a passing run's exit code into an internal error,
+/// since the run the user asked to keep could not be audited.
+pub(crate) fn keep_history(
+    scenario: &Scenario,
+    broker: &BrokerUnderTest,
+    settings: &[(String, String)],
+    report: &RealReport,
+    code: i32,
+) -> i32 {
+    if broker.is_mock() {
+        return code;
+    }
+    let settings = ClientSettings {
+        bootstrap: broker.bootstrap_servers(),
+        extra: settings.to_vec(),
+    };
+    let header = crate::check::history_header(scenario, report.seed);
+    let written = RunNamespace::new(&report.run_id)
+        .map_err(|error| error.to_string())
+        .and_then(|ns| {
+            keep_client_history(&settings, &ns, &header, &report.history)
+                .map_err(|error| error.to_string())
+        });
+    match written {
+        Ok(entries) => {
+            out!(
+                "  kept          topics marlow.{run}.*, with {entries} client-side history entries in marlow.{run}.{HISTORY_TOPIC}; audit with: marlow check --brokers {} --run {run}",
+                settings.bootstrap,
+                run = report.run_id
+            );
+            code
+        }
+        Err(error) => {
+            eprintln!("error: writing the client history for marlow check: {error}");
+            if code == 0 {
+                EXIT_INTERNAL
+            } else {
+                code
+            }
+        }
     }
 }
 
@@ -78,6 +152,10 @@ pub(crate) fn scenario_and_broker(
 }
 
 pub fn real(args: RealArgs) -> i32 {
+    let settings = match client_settings(args.kafka_config.as_deref(), &args.settings) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
     let (scenario, broker) = match scenario_and_broker(&args.scenario, args.design, &args.brokers) {
         Ok(pair) => pair,
         Err(code) => return code,
@@ -90,7 +168,7 @@ pub fn real(args: RealArgs) -> i32 {
         seed: args.seed,
         run_id,
         keep_topics: args.keep,
-        client_settings: args.settings.clone(),
+        client_settings: settings.clone(),
         max_safety_ms: None,
     };
     let report = match run_real(&scenario, &broker, &options) {
@@ -110,6 +188,10 @@ pub fn real(args: RealArgs) -> i32 {
             return code;
         }
     }
+    let code = match args.keep {
+        true => keep_history(&scenario, &broker, &settings, &report, report.exit_code()),
+        false => report.exit_code(),
+    };
     if let Some(violation) = report.headline() {
         out!("\n{violation}");
         let story = related_entries(report.history.entries(), violation, STORY_ENTRIES);
@@ -118,7 +200,7 @@ pub fn real(args: RealArgs) -> i32 {
             out!("    t={} us  {text}", entry.at_us);
         });
     }
-    report.exit_code()
+    code
 }
 
 fn write_history(report: &RealReport, path: &PathBuf) -> Result<(), i32> {
@@ -159,32 +241,48 @@ pub(crate) fn print_real_summary(report: &RealReport, brokers: &str) {
         c.garbage_sent,
         c.client_outcomes
     );
-    out!(
-        "  committed     {} events, {} accepted, {} rejected, {} dead-lettered, {} alarms",
-        c.events,
-        c.accepted,
-        c.rejected,
-        c.dead_letters,
-        c.alarms
-    );
+    out!("  committed     {}", c.committed_summary());
     for i in &report.instances {
+        let end = match i.end {
+            InstanceEnd::Stopped => String::new(),
+            InstanceEnd::Crashed => "; CRASHED".to_owned(),
+            InstanceEnd::Failed => format!("; FAILED: {}", i.error.as_deref().unwrap_or("?")),
+        };
+        let fenced = match (i.paused_mid_transaction, i.fenced) {
+            (0, 0) => String::new(),
+            (paused, fenced) => {
+                format!(", {paused} paused mid-transaction, {fenced} fenced as a zombie")
+            }
+        };
         out!(
-            "  app-{}         {} records in {} transactions ({} aborted), {} rebalances, {} restores of {} changelog records{}",
+            "  app-{}.{:<7} {} records in {} transactions ({} aborted{fenced}), {} rebalances, {} restores of {} changelog records{end}",
             i.index,
+            i.incarnation,
             i.records_processed,
             i.transactions_committed,
             i.transactions_aborted,
             i.rebalances,
             i.restores,
             i.records_restored,
-            i.error.as_ref().map(|e| format!("; STOPPED: {e}")).unwrap_or_default()
         );
     }
     if !report.unrealized_faults.is_empty() {
         out!(
-            "  not realized  {} (real mode does not perform these yet)",
+            "  not realized  {} (broker-side faults: make them outside Marlow)",
             report.unrealized_faults.join(", ")
         );
+    }
+    match (&report.stall, &report.stall_error) {
+        // Only a liveness failure calls for it: the mock cluster's hollow transactions
+        // commit no offsets, so a passing run there can show lag that is not a stall.
+        (Some(stall), _) if !stall.caught_up() && !report.passed() => {
+            out!("  STALLED       {}", stall.to_string().trim_end());
+        }
+        (None, Some(error)) => out!("  group state   could not be read: {error}"),
+        _ => {}
+    }
+    if let Some(stall) = &report.stall_at_heal {
+        out!("  at the heal   {}", stall.to_string().trim_end());
     }
     let phases: Vec<String> = report
         .phase_ms
@@ -204,10 +302,19 @@ pub(crate) fn print_real_summary(report: &RealReport, brokers: &str) {
             format!("{} deleted", report.topics_deleted.len())
         }
     );
+    // Every invariant violated, in the order first seen: the headline is only the first
+    // safety one, and a weak-point run is judged by whether its expected invariant is here.
+    let mut shown: Vec<String> = Vec::new();
+    for violation in &report.violations {
+        let name = format!("{:?}", violation.invariant);
+        if !shown.contains(&name) {
+            shown.push(name);
+        }
+    }
     let checked = if report.passed() {
-        "every enabled invariant held"
+        "every enabled invariant held".to_owned()
     } else {
-        "violations found"
+        format!("violations found: {}", shown.join(", "))
     };
     out!(
         "  checks        {checked} ({} history entries)",

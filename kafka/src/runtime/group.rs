@@ -1,19 +1,22 @@
 //! The run's app instances as a group: starting them (at the start and on scale-out),
-//! stopping one cleanly or the newest few (scale-in), waiting until together they own every
-//! commands partition, and joining them with a deadline.
+//! stopping one cleanly or the newest few (scale-in), crashing, pausing, resuming and
+//! restarting one, waiting until together they own every commands partition, and joining
+//! every incarnation with a deadline.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use marlow_model::task::hardened::{HardenedConfig, HardenedTask};
-use marlow_scenarios::Scenario;
+use marlow_model::DesignConfig;
+use marlow_scenarios::{ProcessingGuarantee, Scenario};
 
 use super::capture::Recorder;
 use super::instance::{
-    Assignments, Instance, InstanceStats, MIN_SESSION_TIMEOUT_MS, MIN_TRANSACTION_TIMEOUT_MS,
+    Assignments, Instance, InstanceControl, InstanceEnd, InstanceStats, MIN_SESSION_TIMEOUT_MS,
+    MIN_TRANSACTION_TIMEOUT_MS,
 };
 use super::{ClientSettings, RealError};
 use crate::client::POLL_STEP_MS;
@@ -24,7 +27,8 @@ use crate::topics::RunNamespace;
 struct Template {
     ns: RunNamespace,
     settings: ClientSettings,
-    design: HardenedConfig,
+    design: DesignConfig,
+    exactly_once: bool,
     max_poll_records: usize,
     session_timeout_ms: u64,
     transaction_timeout_ms: u64,
@@ -32,17 +36,44 @@ struct Template {
     stop_all: Arc<AtomicBool>,
 }
 
-/// One started instance.
+/// One started incarnation of an instance.
 struct Running {
     index: u32,
-    stop: Arc<AtomicBool>,
+    incarnation: u32,
+    /// Its member name, for the stall report.
+    member: String,
+    control: Arc<InstanceControl>,
     handle: JoinHandle<InstanceStats>,
+    /// When it was crashed, on the recorder's clock.
+    crashed_at_us: Option<u64>,
 }
 
-/// The run's instances, numbered from 0 in the order they started.
+impl Running {
+    /// Told to stop or crash, or already ended.
+    fn going(&self) -> bool {
+        self.control.stop.load(Ordering::SeqCst)
+            || self.control.crash.load(Ordering::SeqCst)
+            || self.handle.is_finished()
+    }
+}
+
+/// A member that crashed: the broker may still list it until its session times out.
+#[derive(Debug, Clone)]
+pub struct CrashedMember {
+    pub index: u32,
+    pub member: String,
+    pub crashed_at_us: u64,
+    /// The commands partitions it owned when it crashed.
+    pub owned: BTreeSet<i32>,
+}
+
+/// The run's instances, numbered from 0 in the order they started; `instances[i]` is the
+/// newest incarnation of instance `i`, `ended` the incarnations replaced by a restart.
 pub struct Group {
     template: Template,
     instances: Vec<Running>,
+    ended: Mutex<Vec<InstanceStats>>,
+    crashed: Vec<CrashedMember>,
     assignments: Assignments,
 }
 
@@ -51,7 +82,7 @@ impl Group {
         scenario: &Scenario,
         ns: &RunNamespace,
         settings: &ClientSettings,
-        design: &HardenedConfig,
+        design: &DesignConfig,
         recorder: Arc<Recorder>,
         stop_all: Arc<AtomicBool>,
     ) -> Result<Group, RealError> {
@@ -60,6 +91,7 @@ impl Group {
             ns: ns.clone(),
             settings: settings.clone(),
             design: design.clone(),
+            exactly_once: cluster.processing_guarantee == ProcessingGuarantee::ExactlyOnce,
             max_poll_records: cluster.max_poll_records.max(1) as usize,
             session_timeout_ms: cluster.session_timeout_ms.max(MIN_SESSION_TIMEOUT_MS),
             transaction_timeout_ms: cluster
@@ -71,6 +103,8 @@ impl Group {
         let mut group = Group {
             template,
             instances: Vec::new(),
+            ended: Mutex::new(Vec::new()),
+            crashed: Vec::new(),
             assignments: Assignments::default(),
         };
         group.scale_out(cluster.app_instances)?;
@@ -81,40 +115,54 @@ impl Group {
     pub fn scale_out(&mut self, count: u32) -> Result<(), RealError> {
         for _ in 0..count {
             let index = u32::try_from(self.instances.len()).unwrap_or(u32::MAX);
-            let t = &self.template;
-            let stop = Arc::new(AtomicBool::new(false));
-            let instance = Instance {
-                index,
-                ns: t.ns.clone(),
-                settings: t.settings.clone(),
-                task: HardenedTask::new(t.design.clone()),
-                max_poll_records: t.max_poll_records,
-                session_timeout_ms: t.session_timeout_ms,
-                transaction_timeout_ms: t.transaction_timeout_ms,
-                recorder: Arc::clone(&t.recorder),
-                stop_all: Arc::clone(&t.stop_all),
-                stop: Arc::clone(&stop),
-                assignments: Arc::clone(&self.assignments),
-            };
-            // Real mode is not simulated code: its instances are real threads.
-            let handle = std::thread::Builder::new()
-                .name(format!("app-{index}"))
-                .spawn(move || instance.run())?;
-            self.instances.push(Running {
-                index,
-                stop,
-                handle,
-            });
+            let running = self.launch(index, 0)?;
+            self.instances.push(running);
         }
         Ok(())
     }
 
+    fn launch(&self, index: u32, incarnation: u32) -> Result<Running, RealError> {
+        let t = &self.template;
+        let control = Arc::new(InstanceControl::default());
+        let instance = Instance {
+            index,
+            incarnation,
+            ns: t.ns.clone(),
+            settings: t.settings.clone(),
+            design: t.design.clone(),
+            exactly_once: t.exactly_once,
+            max_poll_records: t.max_poll_records,
+            session_timeout_ms: t.session_timeout_ms,
+            transaction_timeout_ms: t.transaction_timeout_ms,
+            recorder: Arc::clone(&t.recorder),
+            stop_all: Arc::clone(&t.stop_all),
+            control: Arc::clone(&control),
+            assignments: Arc::clone(&self.assignments),
+        };
+        let member = instance.member_name();
+        // Real mode is not simulated code: its instances are real threads.
+        let handle = std::thread::Builder::new()
+            .name(format!("app-{index}.{incarnation}"))
+            .spawn(move || instance.run())?;
+        Ok(Running {
+            index,
+            incarnation,
+            member,
+            control,
+            handle,
+            crashed_at_us: None,
+        })
+    }
+
+    fn running(&self, index: u32) -> Option<&Running> {
+        self.instances.get(index as usize).filter(|r| !r.going())
+    }
+
     /// Tells instance `index` to stop cleanly (finish its batch, leave the group). False if
-    /// there is no such instance or it was already stopped.
+    /// there is no such running instance.
     pub fn stop_instance(&self, index: u32) -> bool {
-        self.instances
-            .get(index as usize)
-            .is_some_and(|r| !r.stop.swap(true, Ordering::SeqCst))
+        self.running(index)
+            .is_some_and(|r| !r.control.stop.swap(true, Ordering::SeqCst))
     }
 
     /// Stops the `count` newest running instances cleanly; returns their indices.
@@ -122,11 +170,114 @@ impl Group {
         self.instances
             .iter()
             .rev()
-            .filter(|r| !r.stop.load(Ordering::SeqCst) && !r.handle.is_finished())
+            .filter(|r| !r.going())
             .take(count as usize)
-            .filter(|r| !r.stop.swap(true, Ordering::SeqCst))
+            .filter(|r| !r.control.stop.swap(true, Ordering::SeqCst))
             .map(|r| r.index)
             .collect()
+    }
+
+    /// Crashes instance `index`: it ends at once, its transaction open, still a member as
+    /// far as the broker knows. False if there is no such running instance.
+    pub fn crash_instance(&mut self, index: u32) -> bool {
+        let now_us = self.template.recorder.now_us();
+        let owned = self
+            .assignments
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&index)
+            .cloned()
+            .unwrap_or_default();
+        let Some(running) = self.instances.get_mut(index as usize) else {
+            return false;
+        };
+        if running.going() {
+            return false;
+        }
+        running.control.crash.store(true, Ordering::SeqCst);
+        running.crashed_at_us = Some(now_us);
+        self.crashed.push(CrashedMember {
+            index,
+            member: running.member.clone(),
+            crashed_at_us: now_us,
+            owned,
+        });
+        true
+    }
+
+    /// Starts a new incarnation of a crashed instance (a stopped one stays down, as in the
+    /// simulator). False if instance `index` is not crashed.
+    pub fn restart_instance(&mut self, index: u32) -> Result<bool, RealError> {
+        let Some(running) = self.instances.get(index as usize) else {
+            return Ok(false);
+        };
+        if running.crashed_at_us.is_none() {
+            return Ok(false);
+        }
+        // A crashed thread ends within one poll or transaction call.
+        let deadline = Deadline::after_ms(INSTANCE_END_TIMEOUT_MS);
+        while !running.handle.is_finished() && !deadline.passed() {
+            std::thread::sleep(Duration::from_millis(POLL_STEP_MS));
+        }
+        if !running.handle.is_finished() {
+            return Ok(false);
+        }
+        let replacement = self.launch(index, running.incarnation + 1)?;
+        let old = std::mem::replace(&mut self.instances[index as usize], replacement);
+        let stats = join_finished(old);
+        self.ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(stats);
+        Ok(true)
+    }
+
+    /// Pauses instance `index` until `until_us` on the recorder's clock (`u64::MAX`: until
+    /// resumed). False if there is no such running instance.
+    pub fn pause_instance(&self, index: u32, until_us: u64) -> bool {
+        self.running(index).is_some_and(|r| {
+            let now_us = self.template.recorder.now_us();
+            r.control.paused_since_us.store(now_us, Ordering::SeqCst);
+            r.control.paused_until_us.store(until_us, Ordering::SeqCst);
+            true
+        })
+    }
+
+    /// Ends a pause now. False if instance `index` was not paused.
+    pub fn resume_instance(&self, index: u32) -> bool {
+        let now_us = self.template.recorder.now_us();
+        self.instances
+            .get(index as usize)
+            .is_some_and(|r| r.control.paused_until_us.swap(0, Ordering::SeqCst) > now_us)
+    }
+
+    /// The liveness phase's heal: every pause ends and every crashed instance restarts.
+    /// Returns what it did, for the history.
+    pub fn heal(&mut self) -> Result<Vec<String>, RealError> {
+        let mut done = Vec::new();
+        for index in 0..u32::try_from(self.instances.len()).unwrap_or(u32::MAX) {
+            if self.resume_instance(index) {
+                done.push(format!("resume instance {index}"));
+            }
+            if self.restart_instance(index)? {
+                done.push(format!("restart instance {index}"));
+            }
+        }
+        Ok(done)
+    }
+
+    /// Instances that are running (not told to stop or crash), by index.
+    pub fn live_indices(&self) -> Vec<u32> {
+        self.instances
+            .iter()
+            .filter(|r| !r.going())
+            .map(|r| r.index)
+            .collect()
+    }
+
+    /// Every crash of the run so far, in order.
+    pub fn crashes(&self) -> &[CrashedMember] {
+        &self.crashed
     }
 
     /// Waits until the instances together own every commands partition exactly once.
@@ -162,25 +313,43 @@ impl Group {
     }
 
     /// Joins every instance (which must have been told to stop). One that does not finish
-    /// by `deadline` is left running and reported.
+    /// by `deadline` is left running and reported. Returns every incarnation's stats.
     pub fn join(self, deadline: Deadline) -> Vec<InstanceStats> {
         while !deadline.passed() && !self.instances.iter().all(|r| r.handle.is_finished()) {
             std::thread::sleep(Duration::from_millis(POLL_STEP_MS));
         }
-        self.instances
-            .into_iter()
-            .map(|r| match r.handle.is_finished() {
-                true => r.handle.join().unwrap_or_else(|_| InstanceStats {
-                    index: r.index,
-                    error: Some("the instance thread panicked".into()),
-                    ..InstanceStats::default()
+        let mut stats = self
+            .ended
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        stats.extend(
+            self.instances
+                .into_iter()
+                .map(|r| match r.handle.is_finished() {
+                    true => join_finished(r),
+                    false => InstanceStats {
+                        index: r.index,
+                        incarnation: r.incarnation,
+                        end: InstanceEnd::Failed,
+                        error: Some("did not stop in time; left running".into()),
+                        ..InstanceStats::default()
+                    },
                 }),
-                false => InstanceStats {
-                    index: r.index,
-                    error: Some("did not stop in time; left running".into()),
-                    ..InstanceStats::default()
-                },
-            })
-            .collect()
+        );
+        stats.sort_by_key(|s| (s.index, s.incarnation));
+        stats
     }
+}
+
+/// Bound on a crashed instance's thread ending before its restart.
+const INSTANCE_END_TIMEOUT_MS: u64 = 20_000;
+
+fn join_finished(running: Running) -> InstanceStats {
+    running.handle.join().unwrap_or_else(|_| InstanceStats {
+        index: running.index,
+        incarnation: running.incarnation,
+        end: InstanceEnd::Failed,
+        error: Some("the instance thread panicked".into()),
+        ..InstanceStats::default()
+    })
 }

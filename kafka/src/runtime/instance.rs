@@ -1,28 +1,37 @@
 //! The app instances of a real run: each an OS thread with a consumer-group member on the
-//! commands topic (read_committed) and a transactional producer. On assignment it restores
-//! each new partition's store from the changelog; then, per polled batch, it runs the
-//! hardened task and commits outputs, changelog writes and input offsets in one
-//! transaction. Any transaction error aborts, drops the stores, rewinds to the committed
-//! offsets and restores again.
+//! design's input topics and a producer. On assignment it restores each new partition's
+//! task stores (`tasks.rs`); then, per polled batch, it runs the design's tasks and, under
+//! exactly-once, commits outputs, changelog writes and input offsets in one transaction
+//! (read_committed, transactional producer); under at-least-once it produces and flushes
+//! the outputs first and then commits the input offsets through the consumer, so a crash in
+//! between processes the batch again (read_uncommitted, idempotent producer). Any error
+//! aborts, drops the stores, rewinds to the committed offsets and restores again.
+//!
+//! Faults are driven through `InstanceControl`: a clean stop leaves the group; a crash ends
+//! the thread wherever it is, with its transaction left open and without a LeaveGroup (every
+//! member is a static member, `group.instance.id`, and librdkafka never sends LeaveGroup
+//! when a static member is closed); a pause stops polling and holds an open transaction, so
+//! a pause past `max.poll.interval.ms` returns as a zombie that the broker must fence.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use marlow_model::task::hardened::HardenedTask;
-use marlow_model::task::{topics, InputRecord, KvStore, StoreWrite, StreamTask};
-use marlow_model::Account;
-use marlow_sim::history::Step;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaError;
+use marlow_model::task::{topics, InputRecord};
+use marlow_model::DesignConfig;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, ConsumerGroupMetadata, Rebalance,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::{ClientContext, Offset};
 
-use super::capture::{read_topic_to_end, Recorder};
-use super::{ClientSettings, RealError, CHANGELOG};
+use super::capture::Recorder;
+use super::tasks::{InputPartition, RestoreContext, Tasks};
+use super::{ClientSettings, RealError};
 use crate::client::{
     create_producer, producer_config, LoggedProducer, ReadIsolation, CLIENT_TIMEOUT_MS,
     POLL_STEP_MS,
@@ -33,19 +42,85 @@ use crate::topics::RunNamespace;
 /// Scenarios compress time for the simulator; a real broker refuses a session timeout
 /// below its `group.min.session.timeout.ms` (6 s by default), so real mode uses at least this.
 pub const MIN_SESSION_TIMEOUT_MS: u64 = 6_000;
-/// librdkafka requires `transaction.timeout.ms` >= `message.timeout.ms`.
-pub const MIN_TRANSACTION_TIMEOUT_MS: u64 = 2 * CLIENT_TIMEOUT_MS;
+/// An instance producer's `message.timeout.ms`: librdkafka requires `transaction.timeout.ms`
+/// to be at least this.
+const INSTANCE_MESSAGE_TIMEOUT_MS: u64 = 5_000;
+/// The floor of `transaction.timeout.ms`. A crashed instance's open transaction blocks
+/// read_committed readers of its partitions until it times out (or a restart fences it),
+/// so it is kept short.
+pub const MIN_TRANSACTION_TIMEOUT_MS: u64 = 2 * INSTANCE_MESSAGE_TIMEOUT_MS;
+/// How long a clean stop waits for the group to take its partitions back.
+const LEAVE_TIMEOUT_MS: u64 = 10_000;
+/// How often a paused instance looks at its control.
+const PAUSE_STEP_MS: u64 = 5;
+/// See `InstanceControl::paused_idle`.
+const PAUSE_GRACE_MS: u64 = 1_000;
+
+/// The app instances' consumer group.
+pub(super) fn group_id(ns: &RunNamespace) -> String {
+    format!("{}app", ns.prefix())
+}
+
+/// How the run steers one instance from outside its thread.
+#[derive(Debug, Default)]
+pub struct InstanceControl {
+    /// Finish the batch, leave the group, stop (a clean stop or a scale-in).
+    pub stop: AtomicBool,
+    /// Stop at once, leaving the transaction open and the group unaware.
+    pub crash: AtomicBool,
+    /// Paused until this time on the recorder's clock (0: running; `u64::MAX`: until told).
+    pub paused_until_us: AtomicU64,
+    /// When the current pause was asked for.
+    pub paused_since_us: AtomicU64,
+    /// Pauses that froze the instance holding an open transaction.
+    pub paused_mid_transaction: AtomicU64,
+}
+
+impl InstanceControl {
+    /// Paused, at a point with a transaction open.
+    fn paused(&self, now_us: u64) -> bool {
+        now_us < self.paused_until_us.load(Ordering::SeqCst)
+    }
+
+    /// Paused, at the top of the loop with no transaction open. For its first
+    /// `PAUSE_GRACE_MS` a pause lets the loop run on, so that it freezes inside its next
+    /// transaction if one comes (where a pause does harm: the zombie case) rather than
+    /// nearly always between polls.
+    fn paused_idle(&self, now_us: u64) -> bool {
+        self.paused(now_us)
+            && now_us >= self.paused_since_us.load(Ordering::SeqCst) + PAUSE_GRACE_MS * 1000
+    }
+}
+
+/// Why an instance thread ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InstanceEnd {
+    /// It left the group (a clean stop, or the end of the run).
+    #[default]
+    Stopped,
+    /// It was crashed by the fault plan.
+    Crashed,
+    /// A fatal client error ended it (see `InstanceStats::error`).
+    Failed,
+}
 
 /// What one instance did, for the report.
 #[derive(Debug, Clone, Default)]
 pub struct InstanceStats {
     pub index: u32,
+    /// 0 for the first start, then one more per restart.
+    pub incarnation: u32,
+    pub end: InstanceEnd,
     pub records_processed: u64,
     pub transactions_committed: u64,
     pub transactions_aborted: u64,
     pub rebalances: u64,
     pub restores: u64,
     pub records_restored: u64,
+    /// Transactions the broker refused because this instance had been fenced (a zombie).
+    pub fenced: u64,
+    /// Pauses that froze it holding an open transaction.
+    pub paused_mid_transaction: u64,
     /// Why the instance stopped early, if it did (a fatal client error, a stuck stop).
     pub error: Option<String>,
 }
@@ -73,6 +148,8 @@ type Member = BaseConsumer<MemberContext>;
 
 /// One polled input record, owned.
 struct Polled {
+    /// The model's (short) name of the record's topic.
+    topic: &'static str,
     partition: i32,
     offset: i64,
     key: Option<Vec<u8>>,
@@ -85,60 +162,115 @@ pub(super) type Assignments = Arc<Mutex<BTreeMap<u32, BTreeSet<i32>>>>;
 /// Everything an instance thread needs.
 pub(super) struct Instance {
     pub(super) index: u32,
+    pub(super) incarnation: u32,
     pub(super) ns: RunNamespace,
     pub(super) settings: ClientSettings,
-    pub(super) task: HardenedTask,
+    pub(super) design: DesignConfig,
+    /// Exactly-once (transactions, read_committed) or at-least-once processing.
+    pub(super) exactly_once: bool,
     pub(super) max_poll_records: usize,
     pub(super) session_timeout_ms: u64,
     pub(super) transaction_timeout_ms: u64,
     pub(super) recorder: Arc<Recorder>,
     /// The run's stop flag.
     pub(super) stop_all: Arc<AtomicBool>,
-    /// This instance's own stop flag (a clean stop or a scale-in).
-    pub(super) stop: Arc<AtomicBool>,
+    pub(super) control: Arc<InstanceControl>,
     pub(super) assignments: Assignments,
+}
+
+/// How processing a batch ended.
+enum BatchEnd {
+    Committed,
+    Crashed,
+    Failed(RealError),
 }
 
 impl Instance {
     pub(super) fn run(self) -> InstanceStats {
         let mut stats = InstanceStats {
             index: self.index,
+            incarnation: self.incarnation,
             ..InstanceStats::default()
         };
-        if let Err(error) = self.run_loop(&mut stats) {
-            stats.error = Some(error.to_string());
-        }
+        stats.end = match self.run_loop(&mut stats) {
+            Ok(end) => end,
+            Err(error) => {
+                stats.error = Some(error.to_string());
+                InstanceEnd::Failed
+            }
+        };
         self.publish_assignment(&BTreeSet::new());
+        stats.paused_mid_transaction = self.control.paused_mid_transaction.load(Ordering::SeqCst);
         stats
     }
 
-    fn member(&self) -> Result<Member, RealError> {
+    /// This incarnation's name: its `client.id` and static `group.instance.id`. A restart
+    /// is a new member, so the group must drop the crashed one by its session timeout.
+    pub(super) fn member_name(&self) -> String {
+        format!(
+            "{}app-{}.{}",
+            self.ns.prefix(),
+            self.index,
+            self.incarnation
+        )
+    }
+
+    fn member(&self, tasks: &Tasks) -> Result<Member, RealError> {
         let mut config = self.settings.base();
+        let name = self.member_name();
+        let isolation = self.isolation();
         config
-            .set("group.id", format!("{}app", self.ns.prefix()))
-            .set(
-                "client.id",
-                format!("{}app-{}", self.ns.prefix(), self.index),
-            )
+            .set("group.id", group_id(&self.ns))
+            .set("client.id", &name)
+            .set("group.instance.id", &name)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            .set(
-                "isolation.level",
-                ReadIsolation::ReadCommitted.config_value(),
-            )
+            .set("isolation.level", isolation.config_value())
+            // Range assigns partition p of every (equally partitioned) input topic to one
+            // member, so a task reading two topics (the seed validator's join) finds both
+            // sides of partition p in one store, as in the simulator.
             .set("partition.assignment.strategy", "range")
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
+            // A paused instance stops polling; past this it is out of the group, and its
+            // open transaction must be refused when it comes back.
+            .set("max.poll.interval.ms", self.session_timeout_ms.to_string())
             .set("heartbeat.interval.ms", "500");
         let member: Member = self
             .settings
             .apply(config)
             .create_with_context(MemberContext::default())?;
-        member.subscribe(&[self.ns.guard(&self.ns.topic(topics::COMMANDS)?)?])?;
+        let inputs = tasks
+            .input_topics()
+            .into_iter()
+            .map(|t| Ok(self.ns.guard(&self.ns.topic(t)?)?.to_owned()))
+            .collect::<Result<Vec<String>, RealError>>()?;
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        member.subscribe(&inputs)?;
         Ok(member)
+    }
+
+    /// How this instance reads its inputs and changelogs (the simulator's rule).
+    fn isolation(&self) -> ReadIsolation {
+        match self.exactly_once {
+            true => ReadIsolation::ReadCommitted,
+            false => ReadIsolation::ReadUncommitted,
+        }
     }
 
     fn producer(&self) -> Result<LoggedProducer, RealError> {
         let mut config = producer_config(&self.settings.bootstrap);
+        config.set(
+            "message.timeout.ms",
+            INSTANCE_MESSAGE_TIMEOUT_MS.to_string(),
+        );
+        if !self.exactly_once {
+            // At-least-once: no transactions, but no duplicates from the producer's own
+            // retries either; duplicates come from re-processing after a crash.
+            config.set("enable.idempotence", "true");
+            return Ok(create_producer(&self.settings.apply(config))?);
+        }
+        // The same transactional id across incarnations: a restart fences the crashed
+        // incarnation's producer and aborts its open transaction.
         config
             .set(
                 "transactional.id",
@@ -153,22 +285,73 @@ impl Instance {
         Ok(producer)
     }
 
-    fn run_loop(&self, stats: &mut InstanceStats) -> Result<(), RealError> {
+    fn run_loop(&self, stats: &mut InstanceStats) -> Result<InstanceEnd, RealError> {
         let producer = self.producer()?;
-        let member = self.member()?;
-        let mut stores: BTreeMap<i32, KvStore> = BTreeMap::new();
-        while !self.stop_all.load(Ordering::SeqCst) && !self.stop.load(Ordering::SeqCst) {
-            let batch = self.poll_batch(&member, &mut stores, stats)?;
+        let mut tasks = Tasks::new(&self.design, &self.ns, self.exactly_once)?;
+        let member = self.member(&tasks)?;
+        loop {
+            if self.control.crash.load(Ordering::SeqCst) {
+                return Ok(self.crash(member, producer));
+            }
+            if self.stop_all.load(Ordering::SeqCst) || self.control.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            if self.control.paused_idle(self.recorder.now_us()) {
+                std::thread::sleep(Duration::from_millis(PAUSE_STEP_MS));
+                continue;
+            }
+            let batch = self.poll_batch(&member, &mut tasks, stats)?;
             if batch.is_empty() {
                 continue;
             }
-            if let Err(error) = self.process(&producer, &member, &mut stores, &batch, stats) {
-                self.recover(&producer, &member, &mut stores, stats, error)?;
+            match self.process(&producer, &member, &mut tasks, &batch, stats) {
+                BatchEnd::Committed => {}
+                BatchEnd::Crashed => return Ok(self.crash(member, producer)),
+                BatchEnd::Failed(error) => {
+                    self.recover(&producer, &member, &mut tasks, stats, error)?;
+                }
             }
         }
-        // No transaction is open here. Dropping the member closes it: a clean LeaveGroup.
+        self.leave(&member);
+        Ok(InstanceEnd::Stopped)
+    }
+
+    /// A clean stop: no transaction is open here. A static member's close does not leave
+    /// the group, so it unsubscribes first (that sends LeaveGroup) and serves the revoke.
+    fn leave(&self, member: &Member) {
+        member.unsubscribe();
+        let deadline = Deadline::after_ms(LEAVE_TIMEOUT_MS);
+        while !deadline.passed() {
+            let _ = member.poll(Duration::from_millis(POLL_STEP_MS));
+            if member.assignment().map_or(true, |a| a.count() == 0) {
+                break;
+            }
+        }
+    }
+
+    /// Ends the thread as a crash would: the member is closed without LeaveGroup (static
+    /// membership), and the producer is dropped with its transaction open and unaborted.
+    fn crash(&self, member: Member, producer: LoggedProducer) -> InstanceEnd {
         drop(member);
-        Ok(())
+        drop(producer);
+        InstanceEnd::Crashed
+    }
+
+    /// Holds the thread while paused (it neither polls nor commits). True if it was crashed
+    /// meanwhile, or is to crash now.
+    fn pause_point(&self) -> bool {
+        if self.control.paused(self.recorder.now_us()) {
+            self.control
+                .paused_mid_transaction
+                .fetch_add(1, Ordering::SeqCst);
+        }
+        while self.control.paused(self.recorder.now_us())
+            && !self.control.crash.load(Ordering::SeqCst)
+            && !self.stop_all.load(Ordering::SeqCst)
+        {
+            std::thread::sleep(Duration::from_millis(PAUSE_STEP_MS));
+        }
+        self.control.crash.load(Ordering::SeqCst)
     }
 
     /// Polls up to `max_poll_records`. A rebalance ends the batch: records polled before it
@@ -177,7 +360,7 @@ impl Instance {
     fn poll_batch(
         &self,
         member: &Member,
-        stores: &mut BTreeMap<i32, KvStore>,
+        tasks: &mut Tasks,
         stats: &mut InstanceStats,
     ) -> Result<Vec<Polled>, RealError> {
         let mut batch = Vec::new();
@@ -191,12 +374,15 @@ impl Instance {
             }
             let got_record = match polled {
                 Some(Ok(m)) => {
-                    batch.push(Polled {
-                        partition: m.partition(),
-                        offset: m.offset(),
-                        key: m.key().map(<[u8]>::to_vec),
-                        value: m.payload().map(<[u8]>::to_vec),
-                    });
+                    if let Some(topic) = tasks.short_name(m.topic()) {
+                        batch.push(Polled {
+                            topic,
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            key: m.key().map(<[u8]>::to_vec),
+                            value: m.payload().map(<[u8]>::to_vec),
+                        });
+                    }
                     true
                 }
                 // Consumer errors are transient (librdkafka retries); the batch ends here.
@@ -204,14 +390,14 @@ impl Instance {
             };
             if rebalanced {
                 stats.rebalances = member.context().rebalances.load(Ordering::SeqCst);
-                self.sync_stores(member, stores, stats)?;
+                self.sync_stores(member, tasks, stats)?;
                 break;
             }
             if !got_record {
                 break;
             }
         }
-        batch.retain(|p| stores.contains_key(&p.partition));
+        batch.retain(|p| tasks.ready(p.topic, p.partition));
         Ok(batch)
     }
 
@@ -219,28 +405,58 @@ impl Instance {
     fn sync_stores(
         &self,
         member: &Member,
-        stores: &mut BTreeMap<i32, KvStore>,
+        tasks: &mut Tasks,
         stats: &mut InstanceStats,
     ) -> Result<(), RealError> {
-        let assigned: BTreeSet<i32> = member
+        let assigned: BTreeSet<InputPartition> = member
             .assignment()?
             .elements()
             .iter()
-            .map(|e| e.partition())
+            .filter_map(|e| Some((tasks.short_name(e.topic())?, e.partition())))
             .collect();
-        stores.retain(|p, _| assigned.contains(p));
-        let new: Vec<i32> = assigned
-            .iter()
-            .copied()
-            .filter(|p| !stores.contains_key(p))
-            .collect();
-        if !new.is_empty() {
-            stores.extend(self.restore(&new, stats)?);
+        let missing = tasks.retain_assigned(&assigned);
+        if !missing.is_empty() {
+            self.wait_stable_offsets(member, &assigned)?;
+            let ctx = RestoreContext {
+                instance: self.index,
+                ns: &self.ns,
+                settings: &self.settings,
+                recorder: &self.recorder,
+                isolation: self.isolation(),
+            };
+            for (task, partition) in missing {
+                stats.records_restored += tasks.restore(task, partition, &ctx)?;
+                stats.restores += 1;
+            }
         }
-        self.publish_assignment(&assigned);
+        let commands: BTreeSet<i32> = assigned
+            .iter()
+            .filter(|(topic, _)| *topic == topics::COMMANDS)
+            .map(|(_, p)| *p)
+            .collect();
+        self.publish_assignment(&commands);
         Ok(())
     }
 
+    /// Waits until no transaction that commits offsets of `partitions` is still open (the
+    /// broker answers a read_committed member's offset fetch only then, KIP-447). A crashed
+    /// owner's open transaction may still commit; restoring before it resolves would miss
+    /// its changelog writes while the offsets move past its inputs.
+    fn wait_stable_offsets(
+        &self,
+        member: &Member,
+        partitions: &BTreeSet<InputPartition>,
+    ) -> Result<(), RealError> {
+        let mut wanted = TopicPartitionList::new();
+        for (topic, p) in partitions {
+            wanted.add_partition(&self.ns.topic(topic)?, *p);
+        }
+        member.committed_offsets(wanted, Duration::from_millis(CLIENT_TIMEOUT_MS))?;
+        Ok(())
+    }
+
+    /// Publishes the commands partitions this instance owns (the start-up wait and the
+    /// fault plan look at the commands topic only).
     pub(super) fn publish_assignment(&self, assigned: &BTreeSet<i32>) {
         self.assignments
             .lock()
@@ -248,120 +464,151 @@ impl Instance {
             .insert(self.index, assigned.clone());
     }
 
-    /// Rebuilds the stores of `partitions` from their changelog partitions, read_committed
-    /// to the end, and records each restore with the accounts the store holds.
-    fn restore(
-        &self,
-        partitions: &[i32],
-        stats: &mut InstanceStats,
-    ) -> Result<BTreeMap<i32, KvStore>, RealError> {
-        let topic = self.ns.topic(CHANGELOG)?;
-        let by_partition = read_topic_to_end(
-            self.settings.reader(),
-            &self.ns,
-            &topic,
-            partitions,
-            ReadIsolation::ReadCommitted,
-        )?;
-        let mut stores = BTreeMap::new();
-        for (partition, records) in by_partition {
-            let writes: Vec<StoreWrite> = records
-                .into_iter()
-                .map(|r| StoreWrite {
-                    key: r.key.unwrap_or_default(),
-                    value: Some(r.value),
-                })
-                .collect();
-            let store = KvStore::from_changelog(&writes);
-            stats.restores += 1;
-            stats.records_restored += writes.len() as u64;
-            let accounts: Vec<Account> = store
-                .iter()
-                .filter(|(key, _)| key.starts_with(b"acct/"))
-                .filter_map(|(key, _)| store.get_typed::<Account>(key))
-                .collect();
-            self.recorder.defer_restore(Step::Restore {
-                instance: self.index,
-                task: self.task.name().to_owned(),
-                partition: u32::try_from(partition).unwrap_or(0),
-                records_replayed: writes.len() as u64,
-                accounts,
-            });
-            stores.insert(partition, store);
-        }
-        Ok(stores)
-    }
-
-    /// Runs the task over a batch and commits everything in one transaction.
+    /// Runs the tasks over a batch and commits it: one transaction under exactly-once, or
+    /// flushed outputs then a synchronous offset commit under at-least-once. The group
+    /// metadata is taken before the batch runs: a rebalance during a pause then makes the
+    /// broker refuse the offsets (the zombie is fenced) rather than accept them under the
+    /// new generation.
     fn process(
         &self,
         producer: &LoggedProducer,
         member: &Member,
-        stores: &mut BTreeMap<i32, KvStore>,
+        tasks: &mut Tasks,
         batch: &[Polled],
         stats: &mut InstanceStats,
-    ) -> Result<(), RealError> {
-        let changelog = self.ns.topic(CHANGELOG)?;
-        let commands = self.ns.topic(topics::COMMANDS)?;
-        producer.begin_transaction()?;
-        let mut next_offsets: BTreeMap<i32, i64> = BTreeMap::new();
+    ) -> BatchEnd {
+        let Some(group) = member.group_metadata() else {
+            return BatchEnd::Failed(RealError::NoGroupMetadata);
+        };
+        let next_offsets = match self.produce_batch(producer, tasks, batch, stats) {
+            Ok(next_offsets) => next_offsets,
+            Err(error) => return BatchEnd::Failed(error),
+        };
+        if self.pause_point() {
+            return BatchEnd::Crashed;
+        }
+        let committed = match self.exactly_once {
+            true => self.commit(producer, &next_offsets, &group),
+            false => self.commit_offsets(member, &next_offsets),
+        };
+        match committed {
+            Ok(()) => {
+                stats.transactions_committed += 1;
+                BatchEnd::Committed
+            }
+            Err(error) => {
+                if is_fencing(&error) {
+                    stats.fenced += 1;
+                }
+                BatchEnd::Failed(error)
+            }
+        }
+    }
+
+    /// Produces the batch's outputs and changelog writes (in a new transaction under
+    /// exactly-once; flushed and checked under at-least-once); returns the next offset of
+    /// each input partition.
+    fn produce_batch(
+        &self,
+        producer: &LoggedProducer,
+        tasks: &mut Tasks,
+        batch: &[Polled],
+        stats: &mut InstanceStats,
+    ) -> Result<BTreeMap<InputPartition, i64>, RealError> {
+        if self.exactly_once {
+            producer.begin_transaction()?;
+        }
+        let mut next_offsets: BTreeMap<InputPartition, i64> = BTreeMap::new();
         for polled in batch {
-            let store = stores
-                .get_mut(&polled.partition)
-                .expect("the batch holds only partitions with a store");
             let input = InputRecord {
-                topic: topics::COMMANDS,
+                topic: polled.topic,
                 partition: u32::try_from(polled.partition).unwrap_or(0),
                 offset: u64::try_from(polled.offset).unwrap_or(0),
                 key: polled.key.as_deref(),
                 value: polled.value.as_deref(),
             };
-            let output = self.task.process(store, &input);
-            for record in &output.records {
+            let dispatched = tasks.process(&input);
+            for record in dispatched.outputs.iter().flat_map(|o| &o.records) {
                 let topic = self.ns.topic(record.topic)?;
                 let out = BaseRecord::to(&topic)
                     .key(&record.key)
                     .payload(&record.value);
                 producer.send(out).map_err(|(e, _)| e)?;
             }
-            for write in &output.store_writes {
-                let mut out: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&changelog)
+            for (changelog, partition, write) in &dispatched.changelog {
+                let mut out: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(changelog)
                     .key(write.key.as_slice())
-                    .partition(polled.partition);
+                    .partition(*partition);
                 if let Some(value) = &write.value {
                     out = out.payload(value.as_slice());
                 }
                 producer.send(out).map_err(|(e, _)| e)?;
-                store.apply(write);
             }
-            let previous = next_offsets.insert(polled.partition, polled.offset + 1);
+            let at = (polled.topic, polled.partition);
+            let previous = next_offsets.insert(at, polled.offset + 1);
             assert!(
                 previous.is_none_or(|p| p <= polled.offset),
                 "offsets went backwards within one batch"
             );
             stats.records_processed += 1;
         }
-        let mut offsets = TopicPartitionList::new();
-        for (partition, next) in &next_offsets {
-            offsets.add_partition_offset(&commands, *partition, Offset::Offset(*next))?;
+        if !self.exactly_once {
+            fast_flush(producer);
+            let failed = producer.context().take().into_iter().find_map(|d| d.error);
+            if let Some(error) = failed {
+                return Err(RealError::Delivery(error));
+            }
         }
-        let group = member.group_metadata().ok_or(RealError::NoGroupMetadata)?;
+        Ok(next_offsets)
+    }
+
+    fn offsets_list(
+        &self,
+        next_offsets: &BTreeMap<InputPartition, i64>,
+    ) -> Result<TopicPartitionList, RealError> {
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), next) in next_offsets {
+            let topic = self.ns.topic(topic)?;
+            offsets.add_partition_offset(&topic, *partition, Offset::Offset(*next))?;
+        }
+        Ok(offsets)
+    }
+
+    /// Adds the input offsets to the transaction under `group` and commits it.
+    fn commit(
+        &self,
+        producer: &LoggedProducer,
+        next_offsets: &BTreeMap<InputPartition, i64>,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), RealError> {
+        let offsets = self.offsets_list(next_offsets)?;
         let timeout = Duration::from_millis(CLIENT_TIMEOUT_MS);
-        producer.send_offsets_to_transaction(&offsets, &group, timeout)?;
+        producer.send_offsets_to_transaction(&offsets, group, timeout)?;
         fast_flush(producer);
         producer.commit_transaction(timeout)?;
         let _ = producer.context().take();
-        stats.transactions_committed += 1;
         Ok(())
     }
 
-    /// After a failed transaction: abort it (a fatal error ends the instance), drop every
-    /// store, rewind to the committed offsets and restore.
+    /// At-least-once: the outputs are flushed; now the input offsets are committed through
+    /// the consumer, synchronously. A crash before this point re-processes the batch.
+    fn commit_offsets(
+        &self,
+        member: &Member,
+        next_offsets: &BTreeMap<InputPartition, i64>,
+    ) -> Result<(), RealError> {
+        let offsets = self.offsets_list(next_offsets)?;
+        member.commit(&offsets, CommitMode::Sync)?;
+        Ok(())
+    }
+
+    /// After a failed batch: abort its transaction under exactly-once (a fatal error ends
+    /// the instance), drop every store, rewind to the committed offsets and restore.
     fn recover(
         &self,
         producer: &LoggedProducer,
         member: &Member,
-        stores: &mut BTreeMap<i32, KvStore>,
+        tasks: &mut Tasks,
         stats: &mut InstanceStats,
         error: RealError,
     ) -> Result<(), RealError> {
@@ -373,10 +620,12 @@ impl Instance {
         let timeout = Duration::from_millis(CLIENT_TIMEOUT_MS);
         // A BaseProducer serves no delivery reports while aborting: flush first.
         let _ = producer.flush(timeout);
-        producer.abort_transaction(timeout)?;
+        if self.exactly_once {
+            producer.abort_transaction(timeout)?;
+        }
         let _ = producer.context().take();
         stats.transactions_aborted += 1;
-        stores.clear();
+        tasks.clear();
         let committed = member.committed(timeout)?;
         for e in committed.elements() {
             let offset = match e.offset() {
@@ -385,8 +634,32 @@ impl Instance {
             };
             member.seek(e.topic(), e.partition(), offset, timeout)?;
         }
-        self.sync_stores(member, stores, stats)
+        self.sync_stores(member, tasks, stats)
     }
+}
+
+/// Whether a transaction failed because this instance is no longer who the broker thinks
+/// owns the work: a stale group generation or member, or a newer producer with its id.
+fn is_fencing(error: &RealError) -> bool {
+    let RealError::Kafka(error) = error else {
+        return false;
+    };
+    let code = match error {
+        KafkaError::Transaction(e) => e.code(),
+        other => match other.rdkafka_error_code() {
+            Some(code) => code,
+            None => return false,
+        },
+    };
+    matches!(
+        code,
+        RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::UnknownMemberId
+            | RDKafkaErrorCode::FencedInstanceId
+            | RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::Fenced
+    )
 }
 
 /// Serves delivery reports in 1 ms steps until nothing is in flight (BaseProducer's flush

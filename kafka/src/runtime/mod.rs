@@ -1,21 +1,27 @@
-//! Real mode: one scenario run against a real Kafka-protocol cluster. The hardened design's
-//! stream task runs exactly-once over rdkafka in N app-instance threads, ATM clients drive
+//! Real mode: one scenario run against a real Kafka-protocol cluster. The design's stream
+//! tasks (seed or hardened) run exactly-once or at-least-once over rdkafka in N
+//! app-instance threads, ATM clients drive
 //! the scenario's seeded workload, the history is captured in the simulator's schema and the
 //! simulator's checkers judge it. The seed decides the workload; the interleaving is real.
 
 mod atm;
+pub mod audit;
 mod capture;
 mod group;
+pub mod history_topic;
 mod instance;
+pub mod partitions;
 pub mod soak;
+pub mod stall;
+mod tasks;
 mod timeline;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use marlow_model::task::topics;
+use marlow_model::task::{changelog_topic, topics};
 use marlow_model::DesignConfig;
-use marlow_scenarios::{ProcessingGuarantee, Scenario};
+use marlow_scenarios::Scenario;
 use marlow_sim::check::{check_history, Violation};
 use marlow_sim::history::History;
 use marlow_sim::run::{check_config, EXIT_LIVENESS, EXIT_PASS, EXIT_SAFETY};
@@ -29,8 +35,10 @@ use crate::deadline::{Deadline, Stopwatch};
 use crate::topics::{RunNamespace, TopicError, TopicSpec};
 
 pub use capture::Recorder;
-pub use instance::InstanceStats;
+pub use group::CrashedMember;
+pub use instance::{InstanceEnd, InstanceStats};
 pub use soak::{run_soak, SoakOptions, SoakProgress, SoakReport};
+pub use stall::StallReport;
 
 /// Real mode drives at most this many ATM clients (one thread drives them all; a real
 /// broker's transaction latency, not the client count, bounds the throughput).
@@ -73,6 +81,8 @@ pub enum RealError {
     },
     #[error("the consumer has no group metadata to commit offsets under")]
     NoGroupMetadata,
+    #[error("an output record was not delivered: {0}")]
+    Delivery(String),
     #[error("could not start a thread: {0}")]
     Thread(#[from] std::io::Error),
 }
@@ -83,9 +93,12 @@ pub struct RealOptions {
     pub seed: u64,
     /// Names the run's topics, groups and transactional ids: `marlow.<run id>.*`.
     pub run_id: String,
-    /// Keep the run's topics at the end (for `marlow check` or a look with kcat).
+    /// Keep the run's topics at the end (for `marlow check` or a look with kcat). The
+    /// client history for `marlow check` is written afterwards by the caller
+    /// (`history_topic::keep_client_history`), which chooses its header.
     pub keep_topics: bool,
-    /// librdkafka settings for every client, applied last (`-X key=value`).
+    /// librdkafka settings for every client, applied in order over the defaults (the CLI
+    /// puts `--kafka-config` before `-X`, so `-X` wins).
     pub client_settings: Vec<(String, String)>,
     /// Shortens the safety phase to at most this long (tests); `None` runs the scenario's.
     pub max_safety_ms: Option<u64>,
@@ -105,6 +118,16 @@ pub struct RealCounters {
     pub events: u64,
 }
 
+impl RealCounters {
+    /// What the run committed, as the reports print it.
+    pub fn committed_summary(&self) -> String {
+        format!(
+            "{} events, {} accepted, {} rejected, {} dead-lettered, {} alarms",
+            self.events, self.accepted, self.rejected, self.dead_letters, self.alarms
+        )
+    }
+}
+
 pub struct RealReport {
     pub scenario: String,
     pub design: &'static str,
@@ -115,8 +138,18 @@ pub struct RealReport {
     pub safety_ms: u64,
     pub counters: RealCounters,
     pub instances: Vec<InstanceStats>,
-    /// Scenario faults this slice of real mode does not realize, by name.
+    /// Scenario faults real mode does not realize (broker-side ones), by name.
     pub unrealized_faults: Vec<String>,
+    /// The app group's progress at the end of the liveness wait (`None` if it could not
+    /// be taken; the error is in `stall_error`).
+    pub stall: Option<StallReport>,
+    pub stall_error: Option<String>,
+    /// The app group as the heal found it, if a crashed member was still in it then: the
+    /// evidence of a broker that does not drop crashed members, even when the heal's
+    /// restarts let the run recover afterwards.
+    pub stall_at_heal: Option<StallReport>,
+    /// Every instance crash of the run, with the partitions it owned then.
+    pub crashes: Vec<CrashedMember>,
     pub violations: Vec<Violation>,
     pub history: History,
     /// The run's topics deleted at the end (empty with `keep_topics`, or on the mock).
@@ -174,9 +207,13 @@ impl ClientSettings {
     }
 }
 
-/// The run's topics: the task's input and outputs and its changelog.
+/// The run's topics: the task's input and outputs and its changelog (hardened), or every
+/// topic the simulator creates for the design (seed).
 fn topic_specs(scenario: &Scenario) -> Vec<TopicSpec> {
     let cluster = &scenario.cluster;
+    if let design @ DesignConfig::Seed(_) = scenario.design_config() {
+        return seed_topic_specs(scenario, &design);
+    }
     let of = |name: &str| TopicSpec::new(name, cluster.partitions_of(name));
     let mut specs = vec![of(topics::COMMANDS)
         .with_config("retention.ms", &cluster.commands_retention_ms.to_string())];
@@ -188,17 +225,69 @@ fn topic_specs(scenario: &Scenario) -> Vec<TopicSpec> {
     specs
 }
 
-fn check_supported(scenario: &Scenario) -> Result<(), RealError> {
-    if !matches!(scenario.design_config(), DesignConfig::Hardened(_)) {
-        return Err(RealError::Unsupported(
-            "only the hardened design runs in real mode so far (the seed design is not done)"
-                .into(),
-        ));
+/// As the simulator's `create_topics`: every model topic with the scenario's partition
+/// count (commands with its retention, events compacted if the scenario says so), and per
+/// task a compacted changelog partitioned like the task's first input.
+fn seed_topic_specs(scenario: &Scenario, design: &DesignConfig) -> Vec<TopicSpec> {
+    let cluster = &scenario.cluster;
+    let mut specs = Vec::new();
+    for topic in marlow_scenarios::TOPICS {
+        let mut spec = TopicSpec::new(topic, cluster.partitions_of(topic));
+        if topic == topics::COMMANDS {
+            spec = spec.with_config("retention.ms", &cluster.commands_retention_ms.to_string());
+        }
+        if topic == topics::EVENTS
+            && cluster.events_cleanup == marlow_scenarios::CleanupPolicy::Compact
+        {
+            spec = spec.with_config("cleanup.policy", "compact");
+        }
+        specs.push(spec);
     }
-    if scenario.cluster.processing_guarantee != ProcessingGuarantee::ExactlyOnce {
-        return Err(RealError::Unsupported(
-            "only processing_guarantee = \"exactly_once\" runs in real mode so far".into(),
-        ));
+    for task in design.tasks() {
+        let input = task.input_topics()[0];
+        specs.push(
+            TopicSpec::new(
+                &changelog_topic(task.as_ref()),
+                cluster.partitions_of(input),
+            )
+            .with_config("cleanup.policy", "compact"),
+        );
+    }
+    specs
+}
+
+/// The topics read back into the history, as the simulator's observer reads them: the
+/// seed design's re-enqueues on `commands-indexed` too.
+pub fn observed_topics(design: &DesignConfig) -> Vec<&'static str> {
+    let mut observed = OUTPUT_TOPICS.to_vec();
+    if matches!(design, DesignConfig::Seed(_)) {
+        observed.push(topics::COMMANDS_INDEXED);
+    }
+    observed
+}
+
+fn design_name(design: &DesignConfig) -> &'static str {
+    match design {
+        DesignConfig::Seed(_) => "seed",
+        DesignConfig::Hardened(_) => "hardened",
+    }
+}
+
+/// Both designs run under both processing guarantees; what real mode cannot do yet is
+/// reported per fault (`unrealized_faults`), not refused here.
+fn check_supported(scenario: &Scenario) -> Result<(), RealError> {
+    let partitions = scenario.cluster.partitions_of(topics::COMMANDS);
+    if let DesignConfig::Seed(_) = scenario.design_config() {
+        // The validator joins commands-indexed with snapshots in one store per partition.
+        let joined = [topics::COMMANDS_INDEXED, topics::SNAPSHOTS, topics::EVENTS];
+        if joined
+            .iter()
+            .any(|t| scenario.cluster.partitions_of(t) != partitions)
+        {
+            return Err(RealError::Unsupported(
+                "the seed design needs its topics partitioned alike".into(),
+            ));
+        }
     }
     Ok(())
 }
@@ -222,9 +311,7 @@ fn run_real_with(
     soak: Option<&soak::Hooks<'_>>,
 ) -> Result<RealReport, RealError> {
     check_supported(scenario)?;
-    let DesignConfig::Hardened(design) = scenario.design_config() else {
-        unreachable!("checked above");
-    };
+    let design = scenario.design_config();
     let ns = RunNamespace::new(&options.run_id)?;
     let settings = ClientSettings {
         bootstrap: broker.bootstrap_servers(),
@@ -278,7 +365,7 @@ fn run_created(
     scenario: &Scenario,
     ns: &RunNamespace,
     settings: &ClientSettings,
-    design: marlow_model::task::hardened::HardenedConfig,
+    design: DesignConfig,
     options: &RealOptions,
     soak: Option<&soak::Hooks<'_>>,
     phases: &mut Vec<(&'static str, u64)>,
@@ -332,12 +419,20 @@ fn run_created(
     let timeline_stop = AtomicBool::new(false);
     let started_us = recorder.now_us();
     let driven = std::thread::scope(|scope| {
-        let events = &scenario.faults.timeline;
+        let plan = timeline::FaultPlan {
+            scenario,
+            seed: options.seed,
+            ns,
+            settings,
+            group: &group,
+            recorder: &recorder,
+            started_us,
+            healed: &heal_now,
+            stop: &timeline_stop,
+        };
         let timeline = std::thread::Builder::new()
-            .name("timeline".into())
-            .spawn_scoped(scope, || {
-                timeline::run(events, &group, &recorder, started_us, &timeline_stop);
-            })?;
+            .name("fault-plan".into())
+            .spawn_scoped(scope, move || plan.run())?;
         let monitor = soak
             .map(|soak| {
                 let run = soak::Run {
@@ -364,29 +459,41 @@ fn run_created(
             &heal_now,
         );
         timeline_stop.store(true, Ordering::SeqCst);
-        let _ = timeline.join();
+        let stall_at_heal = timeline.join().ok().flatten();
         if let Some(monitor) = monitor {
             let _ = monitor.join();
         }
-        driven
+        driven.map(|counters| (counters, stall_at_heal))
     });
+    let (driven, stall_at_heal) = match driven {
+        Ok((counters, stall)) => (Ok(counters), stall),
+        Err(error) => (Err(error), None),
+    };
     phases.push(("workload + liveness wait", watch.elapsed_ms()));
+    let group = group.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let crashes = group.crashes().to_vec();
+    // Taken before the instances stop, so it shows the group as the run left it.
+    let stall = stall::inspect(ns, settings, partitions, group.crashes(), recorder.now_us());
     stop.store(true, Ordering::SeqCst);
     let watch = Stopwatch::start();
-    let group = group.into_inner().unwrap_or_else(PoisonError::into_inner);
     let instances = group.join(Deadline::after_ms(INSTANCE_STOP_TIMEOUT_MS));
     phases.push(("stop instances", watch.elapsed_ms()));
     let mut counters = driven?;
     let watch = Stopwatch::start();
     capture::read_back(scenario, ns, settings, &recorder, &mut counters)?;
     let history = recorder.finish();
+    counters.garbage_sent = history
+        .entries()
+        .iter()
+        .filter(|e| matches!(e.step, marlow_sim::history::Step::Undecodable { .. }))
+        .count() as u64;
     phases.push(("read back", watch.elapsed_ms()));
     let watch = Stopwatch::start();
     let violations = check_history(history.entries(), &check_config(scenario));
     phases.push(("check", watch.elapsed_ms()));
     Ok(RealReport {
         scenario: scenario.name.clone(),
-        design: "hardened",
+        design: design_name(&design),
         seed: options.seed,
         run_id: ns.run_id().to_owned(),
         clients_requested: scenario.workload.clients,
@@ -394,7 +501,11 @@ fn run_created(
         safety_ms,
         counters,
         instances,
-        unrealized_faults: timeline::unrealized_faults(scenario),
+        unrealized_faults: timeline::unrealized_faults(scenario, options.seed),
+        stall_error: stall.as_ref().err().map(ToString::to_string),
+        stall: stall.ok(),
+        stall_at_heal,
+        crashes,
         violations,
         history,
         topics_deleted: Vec::new(),

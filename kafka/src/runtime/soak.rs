@@ -15,7 +15,7 @@ use marlow_sim::history::{CommittedRecord, History, Step};
 use marlow_sim::run::check_config;
 
 use super::capture::{classify, read_topic_to_end, Recorder};
-use super::{run_real_with, ClientSettings, RealError, RealOptions, RealReport, OUTPUT_TOPICS};
+use super::{observed_topics, run_real_with, ClientSettings, RealError, RealOptions, RealReport};
 use crate::broker::BrokerUnderTest;
 use crate::client::ReadIsolation;
 use crate::topics::RunNamespace;
@@ -51,6 +51,8 @@ pub struct SoakProgress {
     pub dead_lettered: u64,
     /// Partition assignments the instances restored a store for (rebalances).
     pub assignments: u64,
+    /// Faults the fault plan performed (crashes, restarts, pauses, scaling, garbage).
+    pub faults: u64,
     pub checks_run: u64,
     /// Violations the last periodic check found.
     pub violations: usize,
@@ -79,7 +81,7 @@ impl SoakProgress {
             ""
         };
         format!(
-            "{}/{}  {:.1} cmd/s  {} sent ({} resent)  {} accepted  {} rejected  {} dead-lettered  {} assignments  {} violations ({} checks){state}",
+            "{}/{}  {:.1} cmd/s  {} sent ({} resent)  {} accepted  {} rejected  {} dead-lettered  {} assignments  {} faults  {} violations ({} checks){state}",
             format_ms(self.elapsed_ms),
             format_ms(self.duration_ms),
             self.throughput(),
@@ -89,6 +91,7 @@ impl SoakProgress {
             self.rejected,
             self.dead_lettered,
             self.assignments,
+            self.faults,
             self.violations,
             self.checks_run,
         )
@@ -216,6 +219,7 @@ impl Hooks<'_> {
                             OutcomeResult::Accepted { .. } => p.accepted += 1,
                             OutcomeResult::Rejected { .. } => p.rejected += 1,
                         },
+                        Step::Fault { .. } => p.faults += 1,
                         Step::Heal if ran_ms.is_none() => {
                             ran_ms = Some(entry.at_us.saturating_sub(run.started_us) / 1000);
                         }
@@ -278,7 +282,7 @@ fn check_so_far(run: &Run<'_>) -> CheckResult {
         history.push(entry.at_us, entry.step);
     }
     let mut dead = 0;
-    for topic in OUTPUT_TOPICS {
+    for topic in observed_topics(&run.scenario.design_config()) {
         let partitions: Vec<i32> = (0..run.scenario.cluster.partitions_of(topic))
             .map(|p| i32::try_from(p).unwrap_or(i32::MAX))
             .collect();

@@ -1,43 +1,68 @@
-//! The scenario timeline in real mode: the actions a real cluster allows that this slice
-//! realizes (a clean instance stop, scale-out, scale-in), each at its `at_ms` of wall time
-//! after the workload started, recorded as a `Fault` step. Every other action (and every
-//! random fault rate) is reported as not realized, never silently skipped.
+//! The fault plan in real mode: the scenario's timeline events, each at its `at_ms` of wall
+//! time after the workload started, and the seeded random fault rates (the seed's swarm
+//! draw, as the simulator makes it), each recorded as a `Fault` step. It realizes what a
+//! real cluster allows from the client side: instance crash, restart, pause, resume, clean
+//! stop, scale out and in, and undecodable records injected into a run topic. At the heal it
+//! resumes every pause and restarts every crashed instance, as the simulator does.
+//! Broker-side faults are not Marlow's to make on a real cluster; they are reported as not
+//! realized, never silently skipped.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use marlow_scenarios::{Scenario, TimelineAction, TimelineEvent};
+use marlow_scenarios::{Faults, Scenario, TimelineAction, TimelineEvent};
 use marlow_sim::history::Step;
+use marlow_sim::rng::{chance, uniform_inclusive, SeedStreams, SimRng};
+use rand::Rng;
 
 use super::capture::Recorder;
 use super::group::Group;
+use super::stall::{self, StallReport};
+use super::{ClientSettings, RealError};
+use crate::client::{create_producer, flush_deliveries, producer_config, send, LoggedProducer};
+use crate::topics::RunNamespace;
 
-/// How often the timeline thread looks at the clock and the stop flag.
+/// How often the fault thread looks at the clock and its flags.
 const TIMELINE_STEP_MS: u64 = 5;
+/// One draw of the random fault rates per this much wall time (the simulator's tick).
+const FAULT_TICK_MS: u64 = 100;
+/// Longest garbage record injected, in bytes (the simulator's bound).
+const MAX_GARBAGE_BYTES: usize = 23;
+
+/// The random fault rates real mode draws from; the others are broker-side.
+const REALIZED_RATES: [&str; 5] = [
+    "instance_crash_per_s",
+    "instance_pause_per_s",
+    "scale_out_per_s",
+    "scale_in_per_s",
+    "undecodable_per_s",
+];
 
 /// Whether real mode performs this timeline action.
 pub fn realized(action: &TimelineAction) -> bool {
-    matches!(
+    !matches!(
         action,
-        TimelineAction::StopInstance { .. }
-            | TimelineAction::ScaleOut { .. }
-            | TimelineAction::ScaleIn { .. }
+        TimelineAction::BrokerRestart { .. } | TimelineAction::AddPartitions { .. }
     )
 }
 
-/// The scenario's faults this slice does not perform, by name.
-pub fn unrealized_faults(scenario: &Scenario) -> Vec<String> {
-    let faults = &scenario.faults;
+/// This seed's fault mix: the scenario's, or with `swarm` the simulator's draw for the seed.
+pub fn drawn_faults(scenario: &Scenario, seed: u64) -> Faults {
+    let mut swarm_rng = SeedStreams::new(seed).stream("swarm");
+    scenario.faults.swarm_draw(|| swarm_rng.random::<f64>())
+}
+
+/// The seed's faults this mode does not perform, by name.
+pub fn unrealized_faults(scenario: &Scenario, seed: u64) -> Vec<String> {
+    let faults = drawn_faults(scenario, seed);
     let mut names: Vec<String> = faults
         .rates()
         .iter()
-        .filter(|(_, rate)| *rate > 0.0)
+        .filter(|(name, rate)| *rate > 0.0 && !REALIZED_RATES.contains(name))
         .map(|(name, rate)| format!("{name}={rate}"))
         .collect();
-    if faults.swarm {
-        names.push("swarm".into());
-    }
     names.extend(
         faults
             .timeline
@@ -48,40 +73,340 @@ pub fn unrealized_faults(scenario: &Scenario) -> Vec<String> {
     names
 }
 
-/// Performs the realized timeline events in time order, from `started_us` on the
-/// recorder's clock, until they are done or `stop` is set.
-pub fn run(
-    events: &[TimelineEvent],
-    group: &Mutex<Group>,
-    recorder: &Recorder,
-    started_us: u64,
-    stop: &AtomicBool,
-) {
-    let mut due: Vec<&TimelineEvent> = events.iter().filter(|e| realized(&e.action)).collect();
-    due.sort_by_key(|e| e.at_ms);
-    for event in due {
-        let at_us = started_us + event.at_ms * 1000;
-        while recorder.now_us() < at_us {
-            if stop.load(Ordering::SeqCst) {
-                return;
+/// What the fault thread works with.
+pub struct FaultPlan<'a> {
+    pub scenario: &'a Scenario,
+    pub seed: u64,
+    pub ns: &'a RunNamespace,
+    pub settings: &'a ClientSettings,
+    pub group: &'a Mutex<Group>,
+    pub recorder: &'a Recorder,
+    /// Wall time (recorder clock) the workload started; timeline times count from it.
+    pub started_us: u64,
+    /// Set by the client driver when the safety phase ends.
+    pub healed: &'a AtomicBool,
+    /// Set when the run is over.
+    pub stop: &'a AtomicBool,
+}
+
+impl FaultPlan<'_> {
+    /// Performs the plan until `stop`. Errors (a restart that cannot start a thread, a
+    /// failed injection) are recorded as fault steps and the plan goes on. Returns the
+    /// group as the heal found it, if a crashed member was still in it then.
+    pub fn run(&self) -> Option<StallReport> {
+        let faults = drawn_faults(self.scenario, self.seed);
+        let mut due: Vec<&TimelineEvent> = faults
+            .timeline
+            .iter()
+            .filter(|e| realized(&e.action))
+            .collect();
+        due.sort_by_key(|e| std::cmp::Reverse(e.at_ms));
+        let mut rng = SeedStreams::new(self.seed).stream("real/faults");
+        // Restarts and resumes the random faults scheduled, by due time (recorder clock).
+        let mut later: BTreeMap<(u64, u64), TimelineAction> = BTreeMap::new();
+        let mut later_seq = 0u64;
+        let mut next_tick_us = self.started_us + FAULT_TICK_MS * 1000;
+        let mut healed = false;
+        let mut injector = None;
+        let mut stall_at_heal = None;
+        while !self.stop.load(Ordering::SeqCst) {
+            let now_us = self.recorder.now_us();
+            if !healed && self.healed.load(Ordering::SeqCst) {
+                healed = true;
+                stall_at_heal = self.crashed_still_members();
+                self.heal();
+            }
+            while let Some(event) = due.last() {
+                if self.started_us + event.at_ms * 1000 > now_us {
+                    break;
+                }
+                let action = due.pop().expect("just looked").action.clone();
+                self.fire(action, healed, &mut rng, &mut injector);
+            }
+            while let Some(entry) = later.first_entry() {
+                if entry.key().0 > now_us {
+                    break;
+                }
+                let action = entry.remove();
+                self.fire(action, healed, &mut rng, &mut injector);
+            }
+            if !healed && now_us >= next_tick_us {
+                next_tick_us += FAULT_TICK_MS * 1000;
+                for (at_us, action) in self.draw(&faults, &mut rng, now_us) {
+                    match at_us {
+                        None => self.fire(action, healed, &mut rng, &mut injector),
+                        Some(at_us) => {
+                            later_seq += 1;
+                            later.insert((at_us, later_seq), action);
+                        }
+                    }
+                }
             }
             std::thread::sleep(Duration::from_millis(TIMELINE_STEP_MS));
         }
-        let mut group = group.lock().unwrap_or_else(PoisonError::into_inner);
-        let fault = match event.action {
-            TimelineAction::StopInstance { instance } => match group.stop_instance(instance) {
-                true => format!("stop instance {instance} (clean: it leaves the group)"),
-                false => format!("stop instance {instance}: no such running instance"),
-            },
-            TimelineAction::ScaleOut { count } => match group.scale_out(count) {
+        stall_at_heal
+    }
+
+    /// The group as the broker describes it, if a crashed incarnation is still one of its
+    /// members (`None` without crashes, or if the broker cannot describe groups).
+    fn crashed_still_members(&self) -> Option<StallReport> {
+        let crashed = self.lock().crashes().to_vec();
+        if crashed.is_empty() {
+            return None;
+        }
+        let partitions = self
+            .scenario
+            .cluster
+            .partitions_of(marlow_model::task::topics::COMMANDS);
+        let report = stall::inspect(
+            self.ns,
+            self.settings,
+            partitions,
+            &crashed,
+            self.recorder.now_us(),
+        )
+        .ok()?;
+        report
+            .members
+            .iter()
+            .any(|m| m.crashed_at_us.is_some())
+            .then_some(report)
+    }
+
+    /// One tick of the random rates: the actions to fire now (`None`) or later.
+    fn draw(
+        &self,
+        faults: &Faults,
+        rng: &mut SimRng,
+        now_us: u64,
+    ) -> Vec<(Option<u64>, TimelineAction)> {
+        let per_tick = FAULT_TICK_MS as f64 / 1000.0;
+        let live = self.lock().live_indices();
+        let mut actions = Vec::new();
+        if chance(rng, faults.instance_crash_per_s * per_tick) && !live.is_empty() {
+            let instance = live[rng.random_range(0..live.len())];
+            actions.push((None, TimelineAction::CrashInstance { instance }));
+            let delay = faults.instance_restart_delay_ms;
+            let delay_ms = uniform_inclusive(rng, delay.min, delay.max);
+            actions.push((
+                Some(now_us + delay_ms * 1000),
+                TimelineAction::RestartInstance { instance },
+            ));
+        }
+        if chance(rng, faults.instance_pause_per_s * per_tick) && !live.is_empty() {
+            let instance = live[rng.random_range(0..live.len())];
+            let pause = faults.instance_pause_ms;
+            let duration_ms = Some(uniform_inclusive(rng, pause.min, pause.max));
+            actions.push((
+                None,
+                TimelineAction::PauseInstance {
+                    instance,
+                    duration_ms,
+                },
+            ));
+        }
+        if chance(rng, faults.scale_out_per_s * per_tick) {
+            actions.push((None, TimelineAction::ScaleOut { count: 1 }));
+        }
+        if chance(rng, faults.scale_in_per_s * per_tick) && live.len() > 1 {
+            actions.push((None, TimelineAction::ScaleIn { count: 1 }));
+        }
+        if chance(rng, faults.undecodable_per_s * per_tick) {
+            actions.push((
+                None,
+                TimelineAction::InjectUndecodable {
+                    topic: marlow_model::task::topics::COMMANDS.to_owned(),
+                    count: 1,
+                },
+            ));
+        }
+        actions
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Group> {
+        self.group.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The liveness phase begins: every pause ends, every crashed instance restarts.
+    fn heal(&self) {
+        let done = self.lock().heal();
+        match done {
+            Ok(done) => {
+                for fault in done {
+                    self.recorder.push(Step::Fault {
+                        fault: format!("heal: {fault}"),
+                    });
+                }
+            }
+            Err(error) => self.recorder.push(Step::Fault {
+                fault: format!("heal failed: {error}"),
+            }),
+        }
+    }
+
+    /// Performs one action and records it. After the heal only restarts happen.
+    fn fire(
+        &self,
+        action: TimelineAction,
+        healed: bool,
+        rng: &mut SimRng,
+        injector: &mut Option<LoggedProducer>,
+    ) {
+        if healed && !matches!(action, TimelineAction::RestartInstance { .. }) {
+            return;
+        }
+        let fault = match action {
+            TimelineAction::StopInstance { instance } => {
+                match self.lock().stop_instance(instance) {
+                    true => format!("stop instance {instance} (clean: it leaves the group)"),
+                    false => format!("stop instance {instance}: no such running instance"),
+                }
+            }
+            TimelineAction::CrashInstance { instance } => {
+                match self.lock().crash_instance(instance) {
+                    true => format!(
+                        "crash instance {instance} (no LeaveGroup; its transaction left open)"
+                    ),
+                    false => format!("crash instance {instance}: no such running instance"),
+                }
+            }
+            TimelineAction::RestartInstance { instance } => {
+                match self.lock().restart_instance(instance) {
+                    Ok(true) => format!("restart instance {instance} (a new member)"),
+                    Ok(false) => format!("restart instance {instance}: it is not crashed"),
+                    Err(error) => format!("restart instance {instance} failed: {error}"),
+                }
+            }
+            TimelineAction::PauseInstance {
+                instance,
+                duration_ms,
+            } => {
+                let until_us = duration_ms.map_or(u64::MAX, |ms| {
+                    self.recorder.now_us().saturating_add(ms * 1000)
+                });
+                match self.lock().pause_instance(instance, until_us) {
+                    true => match duration_ms {
+                        Some(ms) => format!("pause instance {instance} for {ms} ms"),
+                        None => format!("pause instance {instance} until resumed"),
+                    },
+                    false => format!("pause instance {instance}: no such running instance"),
+                }
+            }
+            TimelineAction::ResumeInstance { instance } => {
+                match self.lock().resume_instance(instance) {
+                    true => format!("resume instance {instance}"),
+                    false => format!("resume instance {instance}: it was not paused"),
+                }
+            }
+            TimelineAction::ScaleOut { count } => match self.lock().scale_out(count) {
                 Ok(()) => format!("scale out by {count}"),
                 Err(error) => format!("scale out by {count} failed: {error}"),
             },
             TimelineAction::ScaleIn { count } => {
-                format!("scale in: stopped instances {:?}", group.scale_in(count))
+                format!(
+                    "scale in: stopped instances {:?}",
+                    self.lock().scale_in(count)
+                )
             }
-            _ => unreachable!("filtered to realized actions"),
+            TimelineAction::InjectUndecodable { topic, count } => {
+                match self.inject(&topic, count, rng, injector) {
+                    Ok(()) => format!("inject {count} undecodable records into {topic}"),
+                    Err(error) => format!("inject into {topic} failed: {error}"),
+                }
+            }
+            TimelineAction::BrokerRestart { .. } | TimelineAction::AddPartitions { .. } => {
+                return;
+            }
         };
-        recorder.push(Step::Fault { fault });
+        self.recorder.push(Step::Fault { fault });
+    }
+
+    /// Produces `count` records of random bytes (key `0`, as the simulator's) to run topic
+    /// `topic`, each to a random partition, and records where each landed.
+    fn inject(
+        &self,
+        topic: &str,
+        count: u32,
+        rng: &mut SimRng,
+        injector: &mut Option<LoggedProducer>,
+    ) -> Result<(), RealError> {
+        let partitions = self.scenario.cluster.partitions_of(topic);
+        let full = self.ns.topic(topic)?;
+        if injector.is_none() {
+            let config = self
+                .settings
+                .apply(producer_config(&self.settings.bootstrap));
+            *injector = Some(create_producer(&config)?);
+        }
+        let producer = injector.as_ref().expect("just created");
+        for _ in 0..count {
+            let partition = rng.random_range(0..partitions.max(1));
+            let length = rng.random_range(1..=MAX_GARBAGE_BYTES);
+            let bytes: Vec<u8> = (0..length).map(|_| rng.random()).collect();
+            let partition = i32::try_from(partition).unwrap_or(0);
+            send(
+                producer,
+                self.ns,
+                &full,
+                Some(partition),
+                Some(b"0"),
+                &bytes,
+            )?;
+        }
+        for delivery in flush_deliveries(producer)? {
+            self.recorder.push(Step::Undecodable {
+                topic: topic.to_owned(),
+                partition: u32::try_from(delivery.partition).unwrap_or(0),
+                offset: u64::try_from(delivery.offset).unwrap_or(0),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_broker_side_faults_of_chaos_go_unrealized() {
+        let chaos = Scenario::load_named("chaos").expect("shipped chaos");
+        // A seed whose swarm draw keeps the broker restarts (the draw is per seed).
+        let unrealized = (0..64)
+            .map(|seed| unrealized_faults(&chaos, seed))
+            .find(|u| u.iter().any(|f| f.starts_with("broker_restart_per_s=")))
+            .expect("some seed keeps broker restarts");
+        assert!(
+            unrealized.iter().any(|f| f.contains("BrokerRestart")),
+            "{unrealized:?}"
+        );
+        for realized in REALIZED_RATES {
+            assert!(
+                !unrealized.iter().any(|f| f.starts_with(realized)),
+                "{realized} is realized: {unrealized:?}"
+            );
+        }
+        assert!(!unrealized.iter().any(|f| f.contains("CrashInstance")));
+        assert!(!unrealized.iter().any(|f| f.contains("InjectUndecodable")));
+    }
+
+    #[test]
+    fn the_swarm_draw_matches_the_simulator_for_the_seed() {
+        let chaos = Scenario::load_named("chaos").expect("shipped chaos");
+        let a = drawn_faults(&chaos, 5);
+        assert!(!a.swarm, "a drawn mix is concrete");
+        let options = marlow_sim::run::RunOptions {
+            seed: 5,
+            readable_trace_lines: 0,
+            trace_until_us: None,
+        };
+        let simulated = marlow_sim::run::run(&chaos, &options);
+        assert_eq!(
+            marlow_sim::world::fault_options(&a),
+            simulated.options,
+            "real mode draws the simulator's mix for the seed"
+        );
+        let differs = (0..16).any(|seed| drawn_faults(&chaos, seed).rates() != a.rates());
+        assert!(differs, "the mix depends on the seed");
     }
 }

@@ -1,0 +1,162 @@
+//! A kept run's client history on the cluster: with `--keep`, a run writes the steps no
+//! output topic holds (invokes, client outcomes and timeouts, undecodable sends, faults,
+//! rebalances, restores, heal) to its topic `marlow.<run id>.history`, so that `marlow
+//! check` can later audit the run with every checker. One partition; a header record the
+//! caller chooses (the CLI stores the scenario there), then one record per history entry,
+//! each the JSON line of docs/history.md.
+
+use marlow_sim::history::{History, HistoryEntry, Step};
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::KafkaError;
+
+use super::capture::read_topic_to_end;
+use super::ClientSettings;
+use crate::client::{
+    create_producer, flush_deliveries, producer_config, send, ClientError, ReadIsolation,
+};
+use crate::topics::{RunNamespace, TopicError, TopicSpec};
+
+/// The short name of the history topic inside the run's namespace.
+pub const HISTORY_TOPIC: &str = "history";
+/// The key of the header record (first record of the topic).
+pub const HEADER_KEY: &[u8] = b"header";
+/// The key of every history entry record.
+pub const ENTRY_KEY: &[u8] = b"entry";
+/// Bound on the records read back from a history topic, so that a foreign or corrupt topic
+/// cannot exhaust memory (a real run's history is far smaller).
+pub const MAX_HISTORY_RECORDS: usize = 5_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryTopicError {
+    #[error(transparent)]
+    Topic(#[from] TopicError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("kafka error: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("encoding the history as JSON lines: {0}")]
+    Encode(#[from] std::io::Error),
+    #[error("{topic} offset {offset}: {problem}")]
+    Malformed {
+        topic: String,
+        offset: i64,
+        problem: String,
+    },
+    #[error("{topic} holds more than {MAX_HISTORY_RECORDS} records")]
+    TooLong { topic: String },
+}
+
+/// What a history topic holds: the header's bytes (if its first record is one) and the
+/// client-side entries in the order they were written (their `seq` and `at_us` as the run
+/// recorded them).
+#[derive(Debug, Clone, Default)]
+pub struct ClientHistory {
+    pub header: Option<Vec<u8>>,
+    pub entries: Vec<HistoryEntry>,
+}
+
+/// Whether an entry belongs in the history topic: everything but the committed records
+/// (they are in the output topics) and `End` (the audit ends its own history).
+fn is_client_side(step: &Step) -> bool {
+    !matches!(step, Step::Committed { .. } | Step::End)
+}
+
+/// Creates `marlow.<run id>.history` (1 partition) through the namespace's guarded create
+/// and writes `header`, then every client-side entry of `history`. Returns how many
+/// entries it wrote.
+pub fn keep_client_history(
+    settings: &ClientSettings,
+    ns: &RunNamespace,
+    header: &[u8],
+    history: &History,
+) -> Result<usize, HistoryTopicError> {
+    let admin: AdminClient<DefaultClientContext> = settings.base().create()?;
+    ns.create(&admin, &[TopicSpec::new(HISTORY_TOPIC, 1)])?;
+    let topic = ns.topic(HISTORY_TOPIC)?;
+    // One JSON line per entry: serde_json's compact output has no raw newline in it.
+    let mut jsonl = Vec::new();
+    history.write_jsonl(&mut jsonl)?;
+    let lines = jsonl.split(|&b| b == b'\n');
+    let producer = create_producer(&settings.apply(producer_config(&settings.bootstrap)))?;
+    send(&producer, ns, &topic, Some(0), Some(HEADER_KEY), header)?;
+    let mut written = 0;
+    for (entry, line) in history.entries().iter().zip(lines) {
+        if is_client_side(&entry.step) {
+            send(&producer, ns, &topic, Some(0), Some(ENTRY_KEY), line)?;
+            written += 1;
+        }
+    }
+    flush_deliveries(&producer)?;
+    Ok(written)
+}
+
+/// Reads `marlow.<run id>.history` back (read_committed, to its end). The caller has
+/// checked that the topic exists.
+pub fn read_client_history(
+    settings: &ClientSettings,
+    ns: &RunNamespace,
+) -> Result<ClientHistory, HistoryTopicError> {
+    let topic = ns.topic(HISTORY_TOPIC)?;
+    let records = read_topic_to_end(
+        settings.reader(),
+        ns,
+        &topic,
+        &[0],
+        ReadIsolation::ReadCommitted,
+    )?
+    .into_values()
+    .flatten()
+    .collect::<Vec<_>>();
+    if records.len() > MAX_HISTORY_RECORDS {
+        return Err(HistoryTopicError::TooLong { topic });
+    }
+    let mut history = ClientHistory::default();
+    for (index, record) in records.iter().enumerate() {
+        let malformed = |problem: String| HistoryTopicError::Malformed {
+            topic: topic.clone(),
+            offset: record.offset,
+            problem,
+        };
+        if record.key.as_deref() == Some(HEADER_KEY) {
+            if index != 0 {
+                return Err(malformed("a header record after the first record".into()));
+            }
+            history.header = Some(record.value.clone());
+            continue;
+        }
+        let parsed = History::read_jsonl(record.value.as_slice()).map_err(malformed)?;
+        match parsed.entries() {
+            [entry] => history.entries.push(entry.clone()),
+            other => {
+                return Err(malformed(format!(
+                    "expected one history entry, found {}",
+                    other.len()
+                )))
+            }
+        }
+    }
+    Ok(history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_committed_records_and_the_end_stay_out_of_the_history_topic() {
+        assert!(is_client_side(&Step::Heal));
+        assert!(is_client_side(&Step::Fault {
+            fault: "stop".into()
+        }));
+        assert!(!is_client_side(&Step::End));
+        assert!(!is_client_side(&Step::Committed {
+            topic: "events".into(),
+            partition: 0,
+            offset: 0,
+            record: marlow_sim::history::CommittedRecord::Other {
+                message_kind: "x".into()
+            },
+        }));
+    }
+}
