@@ -49,14 +49,23 @@ impl ReadIsolation {
     }
 }
 
-/// The base config of every client: bootstrap list, quiet logs.
+/// The base config of every client: bootstrap list, quiet logs, and a metadata refresh
+/// every second, so that partitions a run adds (`add_partitions`) are seen within about a
+/// second rather than librdkafka's default 5 minutes.
 pub fn base_config(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", bootstrap)
+        .set(
+            "topic.metadata.refresh.interval.ms",
+            METADATA_REFRESH_MS.to_string(),
+        )
         .set_log_level(RDKafkaLogLevel::Error);
     config
 }
+
+/// See `base_config`.
+const METADATA_REFRESH_MS: u64 = 1_000;
 
 /// A producer config whose partitioner places keys as the simulator (and the Java client)
 /// does: murmur2 of the key; records without a key go to a random partition.

@@ -266,3 +266,47 @@ count = 3
         .iter()
         .any(|f| f == "inject 3 undecodable records into commands"));
 }
+
+const ADD_2_COMMANDS_PARTITIONS_AT_500MS: &str = r#"
+[[faults.timeline]]
+at_ms = 500
+action = "add_partitions"
+topic = "commands"
+count = 2
+"#;
+
+/// `add_partitions` grows the commands topic and the changelog of the task reading it on a
+/// real broker (through the admin API), and is reported as not realized on the mock
+/// cluster, which cannot grow a topic. The verdict is not asserted: moving accounts to new
+/// partitions breaks the hardened design too (as in the simulator).
+#[test]
+fn partitions_are_added_on_noida_and_reported_unrealized_on_the_mock() {
+    let scenario = tiny_with(2_000, ADD_2_COMMANDS_PARTITIONS_AT_500MS);
+    let mock = BrokerUnderTest::mock().expect("mock cluster");
+    let on_mock = run("add partitions on mock", &scenario, &mock, "grow-mock");
+    assert!(
+        on_mock
+            .unrealized_faults
+            .iter()
+            .any(|f| f.contains("AddPartitions")),
+        "{:?}",
+        on_mock.unrealized_faults
+    );
+    let Some(noida) = noida_or_skip("partitions_are_added_on_noida").expect("noida-db") else {
+        return;
+    };
+    let report = run(
+        "add partitions on noida",
+        &scenario,
+        &noida.under_test(),
+        "grow",
+    );
+    assert!(report.unrealized_faults.is_empty());
+    let fired = faults(&report);
+    assert!(
+        fired.iter().any(|f| f.starts_with("add partitions: ")
+            && f.contains("marlow.grow.commands to 4")
+            && f.contains("marlow.grow.hardened-changelog to 4")),
+        "{fired:?}"
+    );
+}

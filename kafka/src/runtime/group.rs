@@ -275,6 +275,11 @@ impl Group {
             .collect()
     }
 
+    /// The members' session timeout (the scenario's, raised to what brokers accept).
+    pub fn session_timeout_ms(&self) -> u64 {
+        self.template.session_timeout_ms
+    }
+
     /// Every crash of the run so far, in order.
     pub fn crashes(&self) -> &[CrashedMember] {
         &self.crashed

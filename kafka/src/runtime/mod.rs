@@ -325,7 +325,16 @@ fn run_real_with(
     let watch = Stopwatch::start();
     create_topics(broker, admin.as_ref(), &ns, scenario)?;
     phases.push(("create topics", watch.elapsed_ms()));
-    let result = run_created(scenario, &ns, &settings, design, options, soak, &mut phases);
+    let result = run_created(
+        scenario,
+        &ns,
+        &settings,
+        admin.as_ref(),
+        design,
+        options,
+        soak,
+        &mut phases,
+    );
     // Topics go even when the run failed; a failed delete is reported after the run's error.
     let watch = Stopwatch::start();
     let deleted = match (&admin, options.keep_topics) {
@@ -361,10 +370,12 @@ fn create_topics(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 fn run_created(
     scenario: &Scenario,
     ns: &RunNamespace,
     settings: &ClientSettings,
+    admin: Option<&AdminClient<DefaultClientContext>>,
     design: DesignConfig,
     options: &RealOptions,
     soak: Option<&soak::Hooks<'_>>,
@@ -424,6 +435,7 @@ fn run_created(
             seed: options.seed,
             ns,
             settings,
+            admin,
             group: &group,
             recorder: &recorder,
             started_us,
@@ -473,7 +485,14 @@ fn run_created(
     let group = group.into_inner().unwrap_or_else(PoisonError::into_inner);
     let crashes = group.crashes().to_vec();
     // Taken before the instances stop, so it shows the group as the run left it.
-    let stall = stall::inspect(ns, settings, partitions, group.crashes(), recorder.now_us());
+    let stall = stall::inspect(
+        ns,
+        settings,
+        partitions,
+        group.crashes(),
+        recorder.now_us(),
+        group.session_timeout_ms(),
+    );
     stop.store(true, Ordering::SeqCst);
     let watch = Stopwatch::start();
     let instances = group.join(Deadline::after_ms(INSTANCE_STOP_TIMEOUT_MS));
@@ -501,7 +520,7 @@ fn run_created(
         safety_ms,
         counters,
         instances,
-        unrealized_faults: timeline::unrealized_faults(scenario, options.seed),
+        unrealized_faults: timeline::unrealized_faults(scenario, options.seed, admin.is_some()),
         stall_error: stall.as_ref().err().map(ToString::to_string),
         stall: stall.ok(),
         stall_at_heal,

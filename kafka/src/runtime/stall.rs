@@ -48,6 +48,22 @@ pub struct StallReport {
     pub crashed: Vec<CrashedMember>,
     /// When the report was taken, on the run's recorder clock.
     pub taken_at_us: u64,
+    /// The members' session timeout: a crashed member listed longer than this after its
+    /// crash is one the broker failed to drop.
+    pub session_timeout_ms: u64,
+}
+
+impl StallReport {
+    /// Crashed members the broker still lists past their session timeout.
+    pub fn overdue_crashed(&self) -> Vec<&CrashedMember> {
+        self.crashed
+            .iter()
+            .filter(|c| self.members.iter().any(|m| m.client_id == c.member))
+            .filter(|c| {
+                self.taken_at_us.saturating_sub(c.crashed_at_us) > self.session_timeout_ms * 1000
+            })
+            .collect()
+    }
 }
 
 impl StallReport {
@@ -98,12 +114,20 @@ impl fmt::Display for StallReport {
         for crash in &self.crashed {
             let listed = self.members.iter().any(|m| m.client_id == crash.member);
             if listed {
-                let age_s = self.taken_at_us.saturating_sub(crash.crashed_at_us) as f64 / 1e6;
+                let age_ms = self.taken_at_us.saturating_sub(crash.crashed_at_us) / 1000;
+                let age_s = age_ms as f64 / 1000.0;
+                let session_s = self.session_timeout_ms as f64 / 1000.0;
+                let verdict = match age_ms > self.session_timeout_ms {
+                    true => format!(
+                        "the broker has not dropped it at its {session_s:.1} s session timeout, \
+                         so its partitions are not rebalanced"
+                    ),
+                    false => format!("still within its {session_s:.1} s session timeout"),
+                };
                 writeln!(
                     f,
                     "  crashed member {} (it owned partitions {:?}) is still in the group \
-                     {age_s:.1} s after its crash: the broker has not dropped it at its session \
-                     timeout, so its partitions are not rebalanced",
+                     {age_s:.1} s after its crash: {verdict}",
                     crash.member, crash.owned
                 )?;
             }
@@ -120,6 +144,7 @@ pub fn inspect(
     partitions: u32,
     crashed: &[CrashedMember],
     now_us: u64,
+    session_timeout_ms: u64,
 ) -> Result<StallReport, RealError> {
     let group = group_id(ns);
     let commands = ns.topic(topics::COMMANDS)?;
@@ -186,6 +211,7 @@ pub fn inspect(
         members,
         crashed: crashed.to_vec(),
         taken_at_us: now_us,
+        session_timeout_ms,
     })
 }
 

@@ -2,7 +2,8 @@
 //! time after the workload started, and the seeded random fault rates (the seed's swarm
 //! draw, as the simulator makes it), each recorded as a `Fault` step. It realizes what a
 //! real cluster allows from the client side: instance crash, restart, pause, resume, clean
-//! stop, scale out and in, and undecodable records injected into a run topic. At the heal it
+//! stop, scale out and in, undecodable records injected into a run topic, and (through the
+//! admin API, not on the mock cluster) partitions added to a run topic. At the heal it
 //! resumes every pause and restarts every crashed instance, as the simulator does.
 //! Broker-side faults are not Marlow's to make on a real cluster; they are reported as not
 //! realized, never silently skipped.
@@ -16,9 +17,12 @@ use marlow_scenarios::{Faults, Scenario, TimelineAction, TimelineEvent};
 use marlow_sim::history::Step;
 use marlow_sim::rng::{chance, uniform_inclusive, SeedStreams, SimRng};
 use rand::Rng;
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
 
 use super::capture::Recorder;
 use super::group::Group;
+use super::partitions;
 use super::stall::{self, StallReport};
 use super::{ClientSettings, RealError};
 use crate::client::{create_producer, flush_deliveries, producer_config, send, LoggedProducer};
@@ -40,12 +44,14 @@ const REALIZED_RATES: [&str; 5] = [
     "undecodable_per_s",
 ];
 
-/// Whether real mode performs this timeline action.
-pub fn realized(action: &TimelineAction) -> bool {
-    !matches!(
-        action,
-        TimelineAction::BrokerRestart { .. } | TimelineAction::AddPartitions { .. }
-    )
+/// Whether real mode performs this timeline action; `can_grow_topics` when it has an admin
+/// client (an external cluster, not the mock).
+pub fn realized(action: &TimelineAction, can_grow_topics: bool) -> bool {
+    match action {
+        TimelineAction::BrokerRestart { .. } => false,
+        TimelineAction::AddPartitions { .. } => can_grow_topics,
+        _ => true,
+    }
 }
 
 /// This seed's fault mix: the scenario's, or with `swarm` the simulator's draw for the seed.
@@ -55,7 +61,7 @@ pub fn drawn_faults(scenario: &Scenario, seed: u64) -> Faults {
 }
 
 /// The seed's faults this mode does not perform, by name.
-pub fn unrealized_faults(scenario: &Scenario, seed: u64) -> Vec<String> {
+pub fn unrealized_faults(scenario: &Scenario, seed: u64, can_grow_topics: bool) -> Vec<String> {
     let faults = drawn_faults(scenario, seed);
     let mut names: Vec<String> = faults
         .rates()
@@ -67,7 +73,7 @@ pub fn unrealized_faults(scenario: &Scenario, seed: u64) -> Vec<String> {
         faults
             .timeline
             .iter()
-            .filter(|e| !realized(&e.action))
+            .filter(|e| !realized(&e.action, can_grow_topics))
             .map(|e| format!("timeline {:?} at {} ms", e.action, e.at_ms)),
     );
     names
@@ -79,6 +85,8 @@ pub struct FaultPlan<'a> {
     pub seed: u64,
     pub ns: &'a RunNamespace,
     pub settings: &'a ClientSettings,
+    /// For adding partitions; `None` on the mock cluster, which cannot grow a topic.
+    pub admin: Option<&'a AdminClient<DefaultClientContext>>,
     pub group: &'a Mutex<Group>,
     pub recorder: &'a Recorder,
     /// Wall time (recorder clock) the workload started; timeline times count from it.
@@ -98,7 +106,7 @@ impl FaultPlan<'_> {
         let mut due: Vec<&TimelineEvent> = faults
             .timeline
             .iter()
-            .filter(|e| realized(&e.action))
+            .filter(|e| realized(&e.action, self.admin.is_some()))
             .collect();
         due.sort_by_key(|e| std::cmp::Reverse(e.at_ms));
         let mut rng = SeedStreams::new(self.seed).stream("real/faults");
@@ -148,9 +156,13 @@ impl FaultPlan<'_> {
     }
 
     /// The group as the broker describes it, if a crashed incarnation is still one of its
-    /// members (`None` without crashes, or if the broker cannot describe groups).
+    /// members past its session timeout (`None` without such, or if the broker cannot
+    /// describe groups).
     fn crashed_still_members(&self) -> Option<StallReport> {
-        let crashed = self.lock().crashes().to_vec();
+        let (crashed, session_timeout_ms) = {
+            let group = self.lock();
+            (group.crashes().to_vec(), group.session_timeout_ms())
+        };
         if crashed.is_empty() {
             return None;
         }
@@ -164,13 +176,10 @@ impl FaultPlan<'_> {
             partitions,
             &crashed,
             self.recorder.now_us(),
+            session_timeout_ms,
         )
         .ok()?;
-        report
-            .members
-            .iter()
-            .any(|m| m.crashed_at_us.is_some())
-            .then_some(report)
+        (!report.overdue_crashed().is_empty()).then_some(report)
     }
 
     /// One tick of the random rates: the actions to fire now (`None`) or later.
@@ -314,11 +323,29 @@ impl FaultPlan<'_> {
                     Err(error) => format!("inject into {topic} failed: {error}"),
                 }
             }
-            TimelineAction::BrokerRestart { .. } | TimelineAction::AddPartitions { .. } => {
-                return;
-            }
+            TimelineAction::AddPartitions { topic, count } => self.add_partitions(&topic, count),
+            TimelineAction::BrokerRestart { .. } => return,
         };
         self.recorder.push(Step::Fault { fault });
+    }
+
+    /// Grows run topic `topic` and the changelogs of the tasks reading it (the clients see
+    /// the new partitions at their next metadata refresh, about a second).
+    fn add_partitions(&self, topic: &str, count: u32) -> String {
+        let Some(admin) = self.admin else {
+            return format!("add {count} partitions to {topic}: not possible on the mock cluster");
+        };
+        let design = self.scenario.design_config();
+        match partitions::add_partitions(admin, self.ns, &design, topic, count) {
+            Ok(grown) => {
+                let grown: Vec<String> = grown
+                    .iter()
+                    .map(|g| format!("{} to {}", g.topic, g.partitions))
+                    .collect();
+                format!("add partitions: {}", grown.join(", "))
+            }
+            Err(error) => format!("add {count} partitions to {topic} failed: {error}"),
+        }
     }
 
     /// Produces `count` records of random bytes (key `0`, as the simulator's) to run topic
@@ -373,7 +400,7 @@ mod tests {
         let chaos = Scenario::load_named("chaos").expect("shipped chaos");
         // A seed whose swarm draw keeps the broker restarts (the draw is per seed).
         let unrealized = (0..64)
-            .map(|seed| unrealized_faults(&chaos, seed))
+            .map(|seed| unrealized_faults(&chaos, seed, true))
             .find(|u| u.iter().any(|f| f.starts_with("broker_restart_per_s=")))
             .expect("some seed keeps broker restarts");
         assert!(
