@@ -15,6 +15,7 @@ use marlow_model::task::topics;
 use marlow_scenarios::{Invariant, Scenario};
 use marlow_sim::cluster::murmur2::partition_for_key;
 use marlow_sim::history::Step;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 use common::TINY;
 
@@ -309,4 +310,39 @@ fn partitions_are_added_on_noida_and_reported_unrealized_on_the_mock() {
             && f.contains("marlow.grow.hardened-changelog to 4")),
         "{fired:?}"
     );
+}
+
+/// The transaction-error path: the mock cluster answers the first AddPartitionsToTxn with
+/// TOPIC_AUTHORIZATION_FAILED, an abortable error. The instance that hits it aborts, rewinds
+/// to its committed offsets, restores its stores and goes on; every invariant holds.
+#[test]
+fn an_abortable_transaction_error_is_aborted_rewound_and_the_run_passes() {
+    let mock = BrokerUnderTest::mock().expect("mock cluster");
+    let BrokerUnderTest::Mock(cluster) = &mock else {
+        unreachable!("made as a mock");
+    };
+    cluster.request_errors(
+        RDKafkaApiKey::AddPartitionsToTxn,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED],
+    );
+    let scenario = tiny_with(2_000, "");
+    let report = run("abortable txn error on mock", &scenario, &mock, "txn-error");
+    assert!(report.passed(), "violations: {}", report.violations.len());
+    let aborted: u64 = report
+        .instances
+        .iter()
+        .map(|i| i.transactions_aborted)
+        .sum();
+    assert_eq!(aborted, 1, "{:?}", report.instances);
+    let hit = report
+        .instances
+        .iter()
+        .find(|i| i.transactions_aborted == 1)
+        .expect("the instance that hit it");
+    assert!(hit.error.is_none(), "{hit:?}");
+    assert!(
+        hit.restores >= 2,
+        "it restored its stores again after the abort: {hit:?}"
+    );
+    assert!(hit.transactions_committed > 0, "and went on: {hit:?}");
 }

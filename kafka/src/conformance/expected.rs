@@ -80,6 +80,11 @@ pub fn tansu_expected() -> &'static [ExpectedDifference] {
             Step::StaleGenerationOffsetCommitRejected,
             "tansu: accepts a txn offset commit from a stale generation (observed accepted)",
         ),
+        diff(
+            Step::PartitionRetainsSixMib,
+            "tansu: under load the high watermark once read 61 after 64 acknowledged records \
+             (a fresh-clone CI run); all 64 in every other run",
+        ),
     ];
     TANSU
 }
