@@ -154,7 +154,11 @@ fn noida_never_drops_a_crashed_member_and_the_run_names_the_stalled_group() {
     let Some(noida) = noida_or_skip("noida_never_drops_a_crashed_member").expect("noida-db") else {
         return;
     };
-    let scenario = tiny_with(8_000, CRASH_INSTANCE_0_AT_1S);
+    // No garbage in the mix: S6 judges an undecodable record still queued behind the
+    // stalled partition at the end as vanished (a safety verdict for what is a stall), so
+    // garbage would make the verdict depend on where it landed. See CI.md.
+    let mut scenario = tiny_with(8_000, CRASH_INSTANCE_0_AT_1S);
+    scenario.workload.mix.undecodable = 0;
     let watch = Stopwatch::start();
     let report = run(
         "crash on noida",
