@@ -4,6 +4,7 @@
 pub mod check;
 pub mod client;
 pub mod cluster;
+pub mod fleet;
 pub mod history;
 pub mod rng;
 pub mod run;

@@ -1,8 +1,8 @@
-//! The ATM clients of a real run: the simulator's `AtmClient`s and `WorkloadPlan`, seeded
-//! by the run's seed exactly as the simulator seeds them, driven by one thread against the
-//! real commands topic. Timers (think time, outcome timeouts) are wall-clock; outcomes come
-//! from the outcome reader (the seed design's clients learn only acceptances, from their
-//! command's event). On timeout, the design's resubmission policy, as in the simulator.
+//! The ATM clients of a real run: the simulator's client `Fleet` (clients, setup actor,
+//! workload plan and resubmission policy), seeded by the run's seed exactly as the simulator
+//! seeds it, its actions performed by one thread against the real commands topic. Timers
+//! (think time, outcome timeouts) are wall-clock; outcomes come from the outcome reader (the
+//! seed design's clients learn only acceptances, from their command's event).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
@@ -10,14 +10,13 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 
-use marlow_model::codec::{encode, encode_account_key, encode_account_key_legacy};
+use marlow_model::codec::{encode, encode_account_key};
 use marlow_model::task::topics;
-use marlow_model::{AccountId, ClientId, Command, CommandId, DesignConfig, Outcome};
-use marlow_scenarios::{Resubmit, Scenario};
-use marlow_sim::client::{AtmClient, OnTimeout};
+use marlow_model::{ClientId, CommandId, Outcome};
+use marlow_scenarios::Scenario;
+use marlow_sim::fleet::{Fleet, FleetAction};
 use marlow_sim::history::Step;
-use marlow_sim::rng::{chance, uniform_inclusive, SeedStreams};
-use marlow_sim::workload::{Operation, WorkloadPlan};
+use marlow_sim::rng::SeedStreams;
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
@@ -68,9 +67,7 @@ enum Timer {
 }
 
 struct Driver<'a> {
-    plan: WorkloadPlan,
-    clients: Vec<AtmClient>,
-    setup: AtmClient,
+    fleet: Fleet,
     /// Pending timers by (due µs since run start, insertion number).
     timers: BTreeMap<(u64, u64), Timer>,
     timer_seq: u64,
@@ -79,9 +76,7 @@ struct Driver<'a> {
     recorder: &'a Recorder,
     counters: RealCounters,
     scenario: &'a Scenario,
-    opened_extra: u32,
     healed: bool,
-    setup_done: bool,
 }
 
 /// Runs the workload until `heal_at_us` (the recorder's clock) or `heal_now`, pushes `Heal`,
@@ -141,19 +136,9 @@ impl<'a> Driver<'a> {
     ) -> Self {
         // The same named streams, drawn in the same order, as the simulator's world.
         let streams = SeedStreams::new(seed);
-        let workload = &scenario.workload;
-        let count = workload.clients.min(MAX_REAL_CLIENTS);
-        let clients = (0..count)
-            .map(|index| {
-                let mut rng = streams.stream(&format!("client/{index}"));
-                let legacy = chance(&mut rng, workload.key_encoding_legacy_fraction);
-                AtmClient::new(ClientId(index), rng, legacy)
-            })
-            .collect();
+        let count = scenario.workload.clients.min(MAX_REAL_CLIENTS);
         Driver {
-            plan: WorkloadPlan::new(workload),
-            clients,
-            setup: AtmClient::new(ClientId(count), streams.stream("setup"), false),
+            fleet: Fleet::new(scenario, &streams, count),
             timers: BTreeMap::new(),
             timer_seq: 0,
             producer,
@@ -161,9 +146,7 @@ impl<'a> Driver<'a> {
             recorder,
             counters: RealCounters::default(),
             scenario,
-            opened_extra: 0,
             healed: false,
-            setup_done: false,
         }
     }
 
@@ -175,9 +158,12 @@ impl<'a> Driver<'a> {
         mut end_at_us: u64,
         heal_now: &AtomicBool,
     ) {
-        self.send_setup();
+        while let Some(actions) = self.fleet.next_setup() {
+            self.perform(actions);
+        }
         if !self.scenario.workload.wait_for_setup {
-            self.start_clients();
+            let actions = self.fleet.start_clients();
+            self.perform(actions);
         }
         loop {
             let now = self.recorder.now_us();
@@ -191,22 +177,21 @@ impl<'a> Driver<'a> {
                 // The fault plan watches this flag to heal the instances.
                 heal_now.store(true, std::sync::atomic::Ordering::SeqCst);
             }
-            if self.healed && (self.idle() || now >= end_at_us) {
+            if self.healed && (self.fleet.idle() || now >= end_at_us) {
                 return;
             }
             self.fire_due(now);
             let next = self.timers.keys().next().map_or(u64::MAX, |(due, _)| *due);
             let wait_us = next.saturating_sub(now).min(DRIVER_STEP_US);
             match outcomes.recv_timeout(Duration::from_micros(wait_us)) {
-                Ok(outcome) => self.deliver(outcome),
+                Ok(outcome) => {
+                    let actions = self.fleet.deliver(outcome);
+                    self.perform(actions);
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
         }
-    }
-
-    fn idle(&self) -> bool {
-        self.setup.in_flight() == 0 && self.clients.iter().all(|c| c.in_flight() == 0)
     }
 
     fn schedule(&mut self, delay_us: u64, timer: Timer) {
@@ -220,117 +205,63 @@ impl<'a> Driver<'a> {
             if entry.key().0 > now {
                 return;
             }
-            match entry.remove() {
-                Timer::Wake(client) => self.wake(client),
+            let actions = match entry.remove() {
+                Timer::Wake(client) => self.fleet.wake(client, self.healed),
                 Timer::Timeout {
                     client,
                     command,
                     attempt,
-                } => self.time_out(client, command, attempt),
-            }
+                } => self.fleet.time_out(client, command, attempt),
+            };
+            self.perform(actions);
         }
     }
 
-    fn client_mut(&mut self, id: ClientId) -> &mut AtmClient {
-        if id == self.setup.id {
-            &mut self.setup
-        } else {
-            &mut self.clients[id.0 as usize]
-        }
-    }
-
-    fn send_setup(&mut self) {
-        for account in 0..u64::from(self.scenario.workload.accounts) {
-            let account = AccountId(account);
-            for (issuer, kind) in self.plan.setup_commands(account, &mut self.setup.rng) {
-                let command = self.setup.start(account, issuer, kind);
-                self.invoke(self.setup.id, command, 0);
-            }
-        }
-        if self.setup.in_flight() == 0 {
-            self.finish_setup();
-        }
-    }
-
-    fn finish_setup(&mut self) {
-        if !self.setup_done {
-            self.setup_done = true;
-            if self.scenario.workload.wait_for_setup {
-                self.start_clients();
-            }
-        }
-    }
-
-    fn start_clients(&mut self) {
-        for index in 0..self.clients.len() {
-            self.think(ClientId(index as u32));
-        }
-    }
-
-    fn think(&mut self, client: ClientId) {
-        let think = self.scenario.workload.think_time_us;
-        let rng = &mut self.clients[client.0 as usize].rng;
-        let delay = uniform_inclusive(rng, think.min, think.max);
-        self.schedule(delay.max(1), Timer::Wake(client));
-    }
-
-    fn wake(&mut self, id: ClientId) {
-        if self.healed {
-            return; // the liveness phase sends nothing new
-        }
-        let workload = &self.scenario.workload;
-        let next_new = (self.opened_extra < workload.max_opened_accounts)
-            .then(|| AccountId(u64::from(workload.accounts + self.opened_extra)));
-        let opened_extra = self.opened_extra;
-        let client = &mut self.clients[id.0 as usize];
-        match self
-            .plan
-            .next_operation(&mut client.rng, opened_extra, next_new)
-        {
-            Operation::Command {
-                account,
-                issuer,
-                kind,
-            } => {
-                if Some(account) == next_new {
-                    self.opened_extra += 1;
+    /// Performs the fleet's actions in order, on the wall clock and the real topic.
+    fn perform(&mut self, actions: Vec<FleetAction>) {
+        for action in actions {
+            match action {
+                FleetAction::Record(step) => {
+                    let outcome = matches!(step, Step::ClientOutcome { .. });
+                    self.counters.client_outcomes += u64::from(outcome);
+                    self.recorder.push(step);
                 }
-                let command = self.clients[id.0 as usize].start(account, issuer, kind);
-                self.invoke(id, command, 0);
+                FleetAction::ArmTimeout {
+                    client,
+                    command,
+                    attempt,
+                    after_us,
+                } => {
+                    let timer = Timer::Timeout {
+                        client,
+                        command,
+                        attempt,
+                    };
+                    self.schedule(after_us, timer);
+                }
+                FleetAction::Send {
+                    client,
+                    command,
+                    attempt,
+                } => {
+                    self.counters.commands_sent += u64::from(attempt == 0);
+                    self.counters.resubmissions += u64::from(attempt > 0);
+                    let key = self.fleet.command_key(client, command.account);
+                    let value = encode(&command);
+                    self.produce(&key, &value, 0);
+                    // librdkafka does its own retries; no simulated producer fault adds to these.
+                    if self.fleet.draw_duplicate(client, 0.0) {
+                        self.produce(&key, &value, 0);
+                    }
+                }
+                FleetAction::SendGarbage { account, bytes } => {
+                    self.counters.garbage_sent += 1;
+                    self.produce(&encode_account_key(account), &bytes, GARBAGE);
+                }
+                FleetAction::Wake { client, after_us } => {
+                    self.schedule(after_us, Timer::Wake(client))
+                }
             }
-            Operation::Garbage { account, bytes } => {
-                self.counters.garbage_sent += 1;
-                self.produce(&encode_account_key(account), &bytes, GARBAGE);
-                self.think(id);
-            }
-        }
-    }
-
-    /// Records the invoke, sends the command and arms its timeout.
-    fn invoke(&mut self, client: ClientId, command: Command, attempt: u32) {
-        self.counters.commands_sent += u64::from(attempt == 0);
-        self.counters.resubmissions += u64::from(attempt > 0);
-        self.recorder.push(Step::Invoke {
-            client,
-            attempt,
-            command: command.clone(),
-        });
-        let timer = Timer::Timeout {
-            client,
-            command: command.id,
-            attempt,
-        };
-        self.schedule(self.scenario.workload.client_timeout_us, timer);
-        let key = if self.client_mut(client).legacy_keys {
-            encode_account_key_legacy(command.account)
-        } else {
-            encode_account_key(command.account)
-        };
-        let value = encode(&command);
-        self.produce(&key, &value, 0);
-        let duplicate_p = self.scenario.workload.duplicate_send_fraction;
-        if chance(&mut self.client_mut(client).rng, duplicate_p) {
-            self.produce(&key, &value, 0);
         }
     }
 
@@ -341,56 +272,5 @@ impl<'a> Driver<'a> {
             .key(key)
             .payload(value);
         let _ = self.producer.send(record);
-    }
-
-    fn time_out(&mut self, client: ClientId, command: CommandId, attempt: u32) {
-        if !self.client_mut(client).is_waiting_on(command, attempt) {
-            return;
-        }
-        let max = self.scenario.workload.max_resubmits;
-        let policy = self.resubmit_policy();
-        let decision = self.client_mut(client).time_out(command, policy, max);
-        if decision != OnTimeout::KeepWaiting {
-            self.recorder.push(Step::ClientTimeout {
-                client,
-                command,
-                attempt,
-            });
-        }
-        match decision {
-            OnTimeout::Resubmit { command, attempt } => self.invoke(client, command, attempt),
-            OnTimeout::GiveUp => self.after_answer(client),
-            OnTimeout::KeepWaiting => {}
-        }
-    }
-
-    /// The hardened design's client protocol is idempotent resubmission (same command id);
-    /// the seed design's ATMs do what the scenario says, as in the simulator.
-    fn resubmit_policy(&self) -> Resubmit {
-        match self.scenario.design_config() {
-            DesignConfig::Hardened(_) => Resubmit::SameId,
-            DesignConfig::Seed(_) => self.scenario.workload.resubmit,
-        }
-    }
-
-    fn deliver(&mut self, outcome: Outcome) {
-        let client = outcome.command.client;
-        let known = client == self.setup.id || (client.0 as usize) < self.clients.len();
-        if !known || !self.client_mut(client).resolve(outcome.command) {
-            return; // a duplicate answer, or one to a command already answered
-        }
-        self.counters.client_outcomes += 1;
-        self.recorder.push(Step::ClientOutcome { client, outcome });
-        self.after_answer(client);
-    }
-
-    fn after_answer(&mut self, client: ClientId) {
-        if client == self.setup.id {
-            if self.setup.in_flight() == 0 {
-                self.finish_setup();
-            }
-        } else {
-            self.think(client);
-        }
     }
 }

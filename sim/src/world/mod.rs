@@ -13,17 +13,15 @@ mod observer;
 mod processing;
 mod restore;
 
-use crate::client::AtmClient;
 use crate::cluster::{Cleanup, Cluster, ClusterConfig, TopicConfig};
+use crate::fleet::Fleet;
 use crate::history::{History, Step};
 use crate::rng::{chance, uniform_inclusive, SeedStreams, SimRng};
 use crate::scheduler::Scheduler;
 use crate::trace::Trace;
-use crate::workload::WorkloadPlan;
 use events::{Choice, SimEvent, TraceStep};
 use instance::Instance;
 use marlow_model::task::{changelog_topic, topics, StreamTask};
-use marlow_model::ClientId;
 use marlow_scenarios::{CleanupPolicy, Faults, ProcessingGuarantee, Scenario};
 use observer::Observer;
 
@@ -55,19 +53,15 @@ pub struct World {
     pub cluster: Cluster,
     pub(crate) tasks: Vec<Box<dyn StreamTask>>,
     pub(crate) instances: Vec<Instance>,
-    pub(crate) clients: Vec<AtmClient>,
-    pub(crate) setup: AtmClient,
-    pub(crate) plan: WorkloadPlan,
+    pub(crate) fleet: Fleet,
     pub(crate) observer: Observer,
     pub history: History,
     pub trace: Trace,
     pub counters: Counters,
     pub(crate) latency_rng: SimRng,
     pub(crate) fault_rng: SimRng,
-    pub(crate) opened_extra: u32,
     pub(crate) healed: bool,
     pub(crate) ended: bool,
-    pub(crate) setup_done: bool,
 }
 
 impl World {
@@ -90,15 +84,7 @@ impl World {
             scenario.faults.clone()
         };
         let tasks = scenario.design_config().tasks();
-        let workload = &scenario.workload;
-        let clients = (0..workload.clients)
-            .map(|index| {
-                let mut rng = streams.stream(&format!("client/{index}"));
-                let legacy = chance(&mut rng, workload.key_encoding_legacy_fraction);
-                AtmClient::new(ClientId(index), rng, legacy)
-            })
-            .collect();
-        let setup = AtmClient::new(ClientId(workload.clients), streams.stream("setup"), false);
+        let fleet = Fleet::new(scenario, &streams, scenario.workload.clients);
         let mut trace = if readable_trace_lines > 0 {
             Trace::readable(readable_trace_lines, trace_until_us)
         } else {
@@ -120,19 +106,15 @@ impl World {
             }),
             tasks,
             instances: Vec::new(),
-            clients,
-            setup,
-            plan: WorkloadPlan::new(workload),
+            fleet,
             observer: Observer::default(),
             history: History::new(),
             trace,
             counters: Counters::default(),
             latency_rng: streams.stream("broker/latency"),
             fault_rng: streams.stream("faults"),
-            opened_extra: 0,
             healed: false,
             ended: false,
-            setup_done: false,
         };
         world.create_topics();
         world.schedule_start();
@@ -190,17 +172,6 @@ impl World {
             .min(phases.max_simulated_ms)
             .max(phases.safety_duration_ms);
         self.scheduler.schedule_at(hard_end * 1000, SimEvent::End);
-    }
-
-    pub(crate) fn start_clients(&mut self) {
-        let think = self.scenario.workload.think_time_us;
-        for index in 0..self.clients.len() {
-            let client = &mut self.clients[index];
-            let delay = uniform_inclusive(&mut client.rng, think.min, think.max);
-            let id = client.id;
-            self.scheduler
-                .schedule_in(delay, SimEvent::ClientWake { client: id });
-        }
     }
 
     pub(crate) fn exactly_once(&self) -> bool {
