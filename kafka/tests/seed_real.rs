@@ -1,8 +1,8 @@
-//! The seed design in real mode against noida-db: the W3 check-then-act scenario must show
-//! W3's expected invariant (S1 overdraft or S3 duplicate versions) on a real broker, as it
-//! does in the simulator, both exactly-once and at-least-once. Skipped (with a line saying
-//! so) without noida-db. `w3_evidence_tally` (ignored) measures how often each variant
-//! of the scenario shows it.
+//! The seed design in real mode against noida-db: the W3 check-then-act scenario, with the
+//! partitions it adds mid-run and without its crashes, must show W3's expected invariant
+//! (S1 overdraft or S3 duplicate versions) on a real broker, as it does in the simulator.
+//! Skipped (with a line saying so) without noida-db. The other variants are evidence runs
+//! (ignored): `w3_evidence_tally` measures how often each shows it.
 
 mod common;
 
@@ -11,15 +11,27 @@ use marlow_kafka::deadline::Stopwatch;
 use marlow_kafka::runtime::{run_real, InstanceEnd, RealOptions};
 use marlow_scenarios::{Faults, Invariant, ProcessingGuarantee, Scenario};
 
-/// The shipped W3 scenario without its crashes and added partitions: a crashed member holds
-/// its partitions for the broker's minimum session timeout (6 s), longer than the run, and
-/// real mode does not add partitions. What is left of W3 is its legacy key encoding (the
+/// The shipped W3 scenario without its crashes and added partitions (noida-db never drops a
+/// crashed member). What is left of W3 is its legacy key encoding (the
 /// indexer counts per raw key, so an account gets two position counters) over concurrent
 /// withdrawals: two withdrawals with one position pass against one snapshot.
 fn w3_without_faults(guarantee: ProcessingGuarantee) -> Scenario {
     let mut scenario = Scenario::load_named("w3-check-then-act").expect("shipped scenario");
     scenario.faults = Faults::default();
     scenario.cluster.processing_guarantee = guarantee;
+    scenario
+}
+
+/// The shipped W3 scenario without its crashes (noida-db never drops a crashed member, so
+/// they stall the group) but with its `add_partitions`: the commands topic gains two
+/// partitions at 1.5 s, moved keys start a fresh position counter, and two withdrawals with
+/// one position pass against one snapshot. Its re-enqueue bound is raised as in
+/// `w3_patient`. By hand on noida-db, exactly-once: 9 of 10 seeds showed S1 or S3.
+fn w3_growing(guarantee: ProcessingGuarantee) -> Scenario {
+    let mut scenario = Scenario::load_named("w3-check-then-act").expect("shipped scenario");
+    scenario.faults.instance_crash_per_s = 0.0;
+    scenario.cluster.processing_guarantee = guarantee;
+    scenario.design.max_reenqueues = Some(100_000);
     scenario
 }
 
@@ -35,13 +47,8 @@ fn w3_patient(guarantee: ProcessingGuarantee) -> Scenario {
 
 /// Runs the scenario on one broker for each seed in turn until a run shows W3's expected
 /// invariant; returns every run's shown invariants (the last one showed it, unless none did).
-fn runs_until_w3(
-    test: &str,
-    guarantee: ProcessingGuarantee,
-    seeds: &[u64],
-) -> Option<Vec<Vec<Invariant>>> {
+fn runs_until_w3(test: &str, scenario: &Scenario, seeds: &[u64]) -> Option<Vec<Vec<Invariant>>> {
     let noida = noida_or_skip(test).expect("noida-db")?;
-    let scenario = w3_patient(guarantee);
     let expected = scenario
         .check
         .expect
@@ -58,7 +65,7 @@ fn runs_until_w3(
             max_safety_ms: Some(3_000),
         };
         let watch = Stopwatch::start();
-        let report = run_real(&scenario, &noida.under_test(), &options).expect("real run");
+        let report = run_real(scenario, &noida.under_test(), &options).expect("real run");
         assert_eq!(report.design, "seed");
         for instance in &report.instances {
             assert!(instance.error.is_none(), "instance failed: {instance:?}");
@@ -86,8 +93,7 @@ fn runs_until_w3(
 }
 
 /// The real interleaving decides whether two withdrawals meet one snapshot, so a test tries
-/// a few seeds (about 6 s each), those that showed it most often first. On noida-db
-/// (`w3_evidence_tally`) 3 runs in 4 showed it exactly-once, 2 in 4 at-least-once.
+/// a few seeds (about 6 s each) until one shows it.
 const EOS_SEEDS: [u64; 5] = [1, 4, 2, 3, 5];
 const ALO_SEEDS: [u64; 10] = [4, 2, 1, 3, 5, 6, 7, 8, 9, 10];
 
@@ -105,16 +111,33 @@ fn assert_some_run_shows_w3(runs: &[Vec<Invariant>]) {
     );
 }
 
+/// The CI check: W3 with its added partitions, exactly-once.
 #[test]
-fn seed_design_shows_w3_in_real_mode_exactly_once() {
-    if let Some(runs) = runs_until_w3("seed_w3_eos", ProcessingGuarantee::ExactlyOnce, &EOS_SEEDS) {
+fn seed_design_shows_w3_in_real_mode_when_partitions_are_added() {
+    let scenario = w3_growing(ProcessingGuarantee::ExactlyOnce);
+    if let Some(runs) = runs_until_w3("seed_w3_grow", &scenario, &EOS_SEEDS) {
         assert_some_run_shows_w3(&runs);
     }
 }
 
+/// Evidence, not part of CI: without added partitions, exactly-once hides W3 in most real
+/// runs (3 of 4 seeds showed it by hand, 0 of 5 in a fresh-clone CI run under load).
 #[test]
+#[ignore = "evidence: without added partitions W3 shows in too few real runs to be a check"]
+fn seed_design_shows_w3_in_real_mode_exactly_once() {
+    let scenario = w3_patient(ProcessingGuarantee::ExactlyOnce);
+    if let Some(runs) = runs_until_w3("seed_w3_eos", &scenario, &EOS_SEEDS) {
+        assert_some_run_shows_w3(&runs);
+    }
+}
+
+/// Evidence, not part of CI: at-least-once without added partitions needed 1 seed in one
+/// run of this test and all 10 in the next.
+#[test]
+#[ignore = "evidence: without added partitions W3 shows in too few real runs to be a check"]
 fn seed_design_shows_w3_in_real_mode_at_least_once() {
-    if let Some(runs) = runs_until_w3("seed_w3_alo", ProcessingGuarantee::AtLeastOnce, &ALO_SEEDS) {
+    let scenario = w3_patient(ProcessingGuarantee::AtLeastOnce);
+    if let Some(runs) = runs_until_w3("seed_w3_alo", &scenario, &ALO_SEEDS) {
         assert_some_run_shows_w3(&runs);
     }
 }
@@ -198,6 +221,8 @@ fn w3_evidence_tally() {
     let shipped = Scenario::load_named("w3-check-then-act").expect("shipped scenario");
     let only = std::env::var("MARLOW_W3_VARIANTS").unwrap_or_default();
     let variants = [
+        ("growing, eos", w3_growing(ProcessingGuarantee::ExactlyOnce)),
+        ("growing, alo", w3_growing(ProcessingGuarantee::AtLeastOnce)),
         ("patient, eos", w3_patient(ProcessingGuarantee::ExactlyOnce)),
         ("patient, alo", w3_patient(ProcessingGuarantee::AtLeastOnce)),
         ("shipped (alo, crashes)", shipped),
