@@ -73,6 +73,16 @@ pub enum Step {
     Heal,
     /// The run ended; liveness checkers judge what is still pending.
     End,
+    /// How far the processor's group had consumed an input partition when the run
+    /// ended: `next_offset` is its committed offset (`None`: nothing committed). Real
+    /// mode writes one per partition left behind its end (a stall); the simulator does
+    /// not. An undecodable record at or past it was never read: pending, not lost (S6).
+    /// Appended last: the trace hash encodes a step's variant by its index.
+    InputConsumed {
+        topic: String,
+        partition: u32,
+        next_offset: Option<u64>,
+    },
 }
 
 /// A decoded output record. Records a checker has no use for keep their kind.

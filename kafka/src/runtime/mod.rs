@@ -493,6 +493,17 @@ fn run_created(
         recorder.now_us(),
         group.session_timeout_ms(),
     );
+    // Where the group stopped consuming, for S6: garbage queued behind a stall is pending,
+    // not lost. Not on the mock cluster, whose transactions never store offsets.
+    if let (Ok(stall), true) = (&stall, admin.is_some()) {
+        for lag in &stall.lagging {
+            recorder.push(marlow_sim::history::Step::InputConsumed {
+                topic: topics::COMMANDS.to_owned(),
+                partition: u32::try_from(lag.partition).unwrap_or(0),
+                next_offset: lag.committed.and_then(|c| u64::try_from(c).ok()),
+            });
+        }
+    }
     stop.store(true, Ordering::SeqCst);
     let watch = Stopwatch::start();
     let instances = group.join(Deadline::after_ms(INSTANCE_STOP_TIMEOUT_MS));

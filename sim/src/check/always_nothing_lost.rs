@@ -4,7 +4,10 @@
 //! the end, commands in = accepted + rejected + dead-lettered + still pending.
 //! A command is still pending if its client still waits for it or it is still
 //! being re-enqueued; one its client gave up on that the system never
-//! accepted, rejected or dead-lettered was lost (dropped silently).
+//! accepted, rejected or dead-lettered was lost (dropped silently). An
+//! undecodable record never dead-lettered was lost too, unless an
+//! `InputConsumed` step says its partition was never consumed that far (a
+//! stall, for the liveness checkers to judge).
 
 use super::commands::CommandBook;
 use super::replay::dead_lettered_command;
@@ -30,6 +33,9 @@ pub struct AlwaysNothingLost {
     /// Undecodable input records not yet dead-lettered: (topic, partition,
     /// offset) -> the history entry that put them there.
     undecodable: BTreeMap<(String, u32, u64), u64>,
+    /// Input partitions the processor had not consumed to their end at the run's
+    /// end: (topic, partition) -> next offset it would have read (`None`: none).
+    consumed: BTreeMap<(String, u32), Option<u64>>,
 }
 
 impl AlwaysNothingLost {
@@ -145,6 +151,15 @@ impl Checker for AlwaysNothingLost {
                 self.undecodable.insert(key, entry.seq);
                 None
             }
+            Step::InputConsumed {
+                topic,
+                partition,
+                next_offset,
+            } => {
+                self.consumed
+                    .insert((topic.clone(), *partition), *next_offset);
+                None
+            }
             Step::Committed {
                 topic,
                 partition,
@@ -179,6 +194,13 @@ impl Checker for AlwaysNothingLost {
                 lost.push((id, info));
             }
         }
+        let consumed = &self.consumed;
+        let never_read = |(topic, partition, offset): &(String, u32, u64)| {
+            consumed
+                .get(&(topic.clone(), *partition))
+                .is_some_and(|next| next.is_none_or(|next| *offset >= next))
+        };
+        self.undecodable.retain(|key, _| !never_read(key));
         let vanished = self.undecodable.iter().next();
         let first_lost = lost.iter().min_by_key(|(_, info)| info.invoked_seq);
         if let Some(((topic, partition, offset), seq)) = vanished {
@@ -245,6 +267,44 @@ mod tests {
             violation.message.contains("commands/0@4"),
             "{}",
             violation.message
+        );
+    }
+
+    /// A stalled partition: the group never read past offset 3, so the record at
+    /// offset 4 is pending, not lost. Past it (next offset 5) it was read and lost.
+    #[test]
+    fn an_undecodable_record_the_group_never_read_is_pending_not_lost() {
+        let consumed = |story: &mut Story, next_offset| {
+            story.push(Step::InputConsumed {
+                topic: "commands".into(),
+                partition: 0,
+                next_offset,
+            })
+        };
+        for never_read in [Some(3), Some(4), None] {
+            let mut story = Story::new();
+            garbage(&mut story, 4);
+            consumed(&mut story, never_read);
+            story.end();
+            assert_eq!(run(&story), None, "next offset {never_read:?}");
+        }
+        let mut story = Story::new();
+        garbage(&mut story, 4);
+        consumed(&mut story, Some(5));
+        story.end();
+        let violation = run(&story).expect("read past it and never dead-lettered: lost");
+        assert!(violation.message.contains("commands/0@4"));
+        let mut story = Story::new();
+        garbage(&mut story, 4);
+        story.push(Step::InputConsumed {
+            topic: "commands".into(),
+            partition: 1,
+            next_offset: Some(0),
+        });
+        story.end();
+        assert!(
+            run(&story).is_some(),
+            "another partition's stall says nothing"
         );
     }
 

@@ -59,7 +59,10 @@ fn concerns(entry: &HistoryEntry, account: Option<AccountId>, command: Option<Co
         Step::Restore { accounts, .. } => {
             account.is_none() || accounts.iter().any(|restored| is_account(restored.id))
         }
-        Step::Fault { .. } | Step::Rebalance { .. } | Step::Undecodable { .. } => true,
+        Step::Fault { .. }
+        | Step::Rebalance { .. }
+        | Step::Undecodable { .. }
+        | Step::InputConsumed { .. } => true,
         Step::Heal | Step::End => true,
     }
 }
