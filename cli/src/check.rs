@@ -12,19 +12,17 @@ use marlow_kafka::topics::RunNamespace;
 use marlow_scenarios::Scenario;
 use marlow_sim::check::{related_entries, Violation};
 use marlow_sim::run::{check_config, EXIT_LIVENESS, EXIT_PASS, EXIT_SAFETY};
-use std::path::PathBuf;
 
 use crate::commands::{EXIT_INTERNAL, EXIT_USAGE};
-use crate::real::{client_settings, parse_setting, STORY_ENTRIES};
+use crate::real::{ClusterArgs, STORY_ENTRIES};
 
 /// The version of the header record's format, so that a later change can be refused.
 const HEADER_FORMAT: u64 = 1;
 
 #[derive(Args)]
 pub struct CheckArgs {
-    /// The bootstrap list (host:port,...) of the cluster the run kept its topics on.
-    #[arg(long, value_name = "LIST")]
-    pub brokers: String,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// The run id the run was started with (its topics are `marlow.<run id>.*`).
     #[arg(long = "run", value_name = "RUN_ID")]
     pub run_id: String,
@@ -34,13 +32,6 @@ pub struct CheckArgs {
     /// when that topic is absent. Given, it overrides the stored one.
     #[arg(long, value_name = "NAME|PATH")]
     pub scenario: Option<String>,
-    /// A librdkafka setting for every client, as kcat takes it (repeatable).
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
-    pub settings: Vec<(String, String)>,
-    /// A Java-style properties file (key=value lines, # or ! comments) of librdkafka
-    /// settings for every client, applied before the -X settings (so -X wins).
-    #[arg(long, value_name = "FILE.properties")]
-    pub kafka_config: Option<PathBuf>,
 }
 
 /// The header record of a history topic: `{"format":1,"seed":N,"scenario":{...}}`.
@@ -73,11 +64,11 @@ fn parse_header(bytes: &[u8]) -> Result<(Scenario, u64), String> {
 }
 
 pub fn check(args: CheckArgs) -> i32 {
-    let extra = match client_settings(args.kafka_config.as_deref(), &args.settings) {
+    let extra = match args.cluster.client_settings() {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    if args.brokers == "mock" {
+    if args.cluster.brokers == "mock" {
         eprintln!("error: a mock cluster lives only inside the run's process; check needs the cluster the run was kept on");
         return EXIT_USAGE;
     }
@@ -89,7 +80,7 @@ pub fn check(args: CheckArgs) -> i32 {
         }
     };
     let settings = ClientSettings {
-        bootstrap: args.brokers.clone(),
+        bootstrap: args.cluster.brokers.clone(),
         extra,
     };
     let kept = match read_kept_run(&settings, &ns) {
@@ -108,7 +99,7 @@ pub fn check(args: CheckArgs) -> i32 {
         Err(code) => return code,
     };
     let audited = audit(kept.clone(), &check_config(&scenario));
-    print_report(&audited, &kept, &scenario, seed, &args.brokers, &ns);
+    print_report(&audited, &kept, &scenario, seed, &args.cluster.brokers, &ns);
     exit_code(&audited.violations)
 }
 

@@ -19,17 +19,39 @@ use crate::commands::{EXIT_INTERNAL, EXIT_USAGE};
 /// How many related history entries a violation report shows.
 pub(crate) const STORY_ENTRIES: usize = 12;
 
+/// How every client reaches the cluster; shared by `real`, `soak` and `check`.
 #[derive(Args)]
-pub struct RealArgs {
+pub struct ClusterArgs {
+    /// The cluster's bootstrap list (host:port,...), or `mock` for librdkafka's
+    /// in-process mock cluster (not for `check`: a mock lives only inside its run).
+    #[arg(long, value_name = "LIST|mock")]
+    pub brokers: String,
+    /// A librdkafka setting for every client, as kcat takes it (repeatable).
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub settings: Vec<(String, String)>,
+    /// A Java-style properties file (key=value lines, # or ! comments) of librdkafka
+    /// settings for every client, applied before the -X settings (so -X wins).
+    #[arg(long, value_name = "FILE.properties")]
+    pub kafka_config: Option<PathBuf>,
+}
+
+impl ClusterArgs {
+    /// The `--kafka-config` file's settings, then the `-X` ones; see `client_settings`.
+    pub(crate) fn client_settings(&self) -> Result<Vec<(String, String)>, i32> {
+        client_settings(self.kafka_config.as_deref(), &self.settings)
+    }
+}
+
+/// What `real` and `soak` share: the scenario, the cluster, the seed and the run's naming.
+#[derive(Args)]
+pub struct RunTargetArgs {
     /// A shipped scenario name (see `marlow list`) or a path to a .toml file.
     pub scenario: String,
     /// Override the scenario's processor design: `seed` or `hardened`.
     #[arg(long)]
     pub design: Option<DesignKind>,
-    /// The cluster's bootstrap list (host:port,...), or `mock` for librdkafka's
-    /// in-process mock cluster.
-    #[arg(long, value_name = "LIST|mock")]
-    pub brokers: String,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Seeds the workload (which commands, amounts, accounts, think times).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -41,13 +63,58 @@ pub struct RealArgs {
     /// Names the run's topics, group and transactional ids (default: scenario, seed, pid).
     #[arg(long)]
     pub run_id: Option<String>,
-    /// A librdkafka setting for every client, as kcat takes it (repeatable).
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
+}
+
+/// A run ready to start: the scenario, its broker, every client's settings and the options.
+pub(crate) struct Target {
+    pub scenario: Scenario,
+    pub broker: BrokerUnderTest,
     pub settings: Vec<(String, String)>,
-    /// A Java-style properties file (key=value lines, # or ! comments) of librdkafka
-    /// settings for every client, applied before the -X settings (so -X wins).
-    #[arg(long, value_name = "FILE.properties")]
-    pub kafka_config: Option<PathBuf>,
+    pub options: RealOptions,
+}
+
+impl RunTargetArgs {
+    /// Loads the scenario, picks the broker and names the run (`kind` goes into the
+    /// default run id, e.g. `soak-`); prints the problem and returns the exit code on
+    /// failure.
+    pub(crate) fn prepare(&self, kind: &str) -> Result<Target, i32> {
+        let settings = self.cluster.client_settings()?;
+        let (scenario, broker) =
+            scenario_and_broker(&self.scenario, self.design, &self.cluster.brokers)?;
+        let run_id = self.run_id.clone().unwrap_or_else(|| {
+            let pid = std::process::id();
+            format!("{}-{kind}s{}-p{pid}", scenario.name, self.seed)
+        });
+        let options = RealOptions {
+            seed: self.seed,
+            run_id,
+            keep_topics: self.keep,
+            client_settings: settings.clone(),
+            max_safety_ms: None,
+        };
+        Ok(Target {
+            scenario,
+            broker,
+            settings,
+            options,
+        })
+    }
+}
+
+/// The exit code of a run that could not be carried out: a scenario real mode refuses is
+/// a usage error, anything else internal. Prints the error.
+pub(crate) fn run_error_code(error: &RealError) -> i32 {
+    eprintln!("error: {error}");
+    match error {
+        RealError::Unsupported(_) => EXIT_USAGE,
+        _ => EXIT_INTERNAL,
+    }
+}
+
+#[derive(Args)]
+pub struct RealArgs {
+    #[command(flatten)]
+    pub target: RunTargetArgs,
     /// Write the run's history as JSON lines to FILE (schema: docs/history.md).
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
@@ -152,43 +219,26 @@ pub(crate) fn scenario_and_broker(
 }
 
 pub fn real(args: RealArgs) -> i32 {
-    let settings = match client_settings(args.kafka_config.as_deref(), &args.settings) {
-        Ok(settings) => settings,
+    let Target {
+        scenario,
+        broker,
+        settings,
+        options,
+    } = match args.target.prepare("") {
+        Ok(target) => target,
         Err(code) => return code,
-    };
-    let (scenario, broker) = match scenario_and_broker(&args.scenario, args.design, &args.brokers) {
-        Ok(pair) => pair,
-        Err(code) => return code,
-    };
-    let run_id = args
-        .run_id
-        .clone()
-        .unwrap_or_else(|| format!("{}-s{}-p{}", scenario.name, args.seed, std::process::id()));
-    let options = RealOptions {
-        seed: args.seed,
-        run_id,
-        keep_topics: args.keep,
-        client_settings: settings.clone(),
-        max_safety_ms: None,
     };
     let report = match run_real(&scenario, &broker, &options) {
         Ok(report) => report,
-        Err(error @ RealError::Unsupported(_)) => {
-            eprintln!("error: {error}");
-            return EXIT_USAGE;
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            return EXIT_INTERNAL;
-        }
+        Err(error) => return run_error_code(&error),
     };
-    print_real_summary(&report, &args.brokers);
+    print_real_summary(&report, &args.target.cluster.brokers);
     if let Some(path) = &args.history {
         if let Err(code) = write_history(&report, path) {
             return code;
         }
     }
-    let code = match args.keep {
+    let code = match options.keep_topics {
         true => keep_history(&scenario, &broker, &settings, &report, report.exit_code()),
         false => report.exit_code(),
     };

@@ -11,14 +11,12 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use marlow_kafka::runtime::soak::format_ms;
-use marlow_kafka::runtime::{run_soak, RealError, RealOptions, SoakOptions, SoakProgress};
-use marlow_scenarios::DesignKind;
+use marlow_kafka::runtime::{run_soak, SoakOptions, SoakProgress};
 use marlow_sim::check::related_entries;
 
-use crate::commands::{EXIT_INTERNAL, EXIT_USAGE};
+use crate::commands::EXIT_INTERNAL;
 use crate::real::{
-    client_settings, keep_history, parse_setting, print_real_summary, scenario_and_broker,
-    STORY_ENTRIES,
+    keep_history, print_real_summary, run_error_code, RunTargetArgs, Target, STORY_ENTRIES,
 };
 
 /// Exit code after a second Ctrl-C (the shell's for SIGINT).
@@ -28,39 +26,14 @@ const PLAIN_LINE_EVERY_MS: u64 = 10_000;
 
 #[derive(Args)]
 pub struct SoakArgs {
-    /// A shipped scenario name (see `marlow list`) or a path to a .toml file.
-    pub scenario: String,
-    /// Override the scenario's processor design (real mode runs `hardened` only so far).
-    #[arg(long)]
-    pub design: Option<DesignKind>,
-    /// The cluster's bootstrap list (host:port,...), or `mock` for librdkafka's
-    /// in-process mock cluster.
-    #[arg(long, value_name = "LIST|mock")]
-    pub brokers: String,
+    #[command(flatten)]
+    pub target: RunTargetArgs,
     /// How long the workload runs: `500ms`, `60s`, `10m`, `1h` (a bare number is seconds).
     #[arg(long, value_parser = parse_duration_ms, value_name = "DURATION")]
     pub duration: u64,
     /// How often the safety checkers run on the history so far.
     #[arg(long, value_parser = parse_duration_ms, default_value = "30s", value_name = "DURATION")]
     pub check_every: u64,
-    /// Seeds the workload (which commands, amounts, accounts, think times).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Keep the run's topics (`marlow.<run id>.*`) instead of deleting them at the end,
-    /// and write the run's client-side history to `marlow.<run id>.history`, so that
-    /// `marlow check --run <run id>` can audit the run later.
-    #[arg(long)]
-    pub keep: bool,
-    /// Names the run's topics, group and transactional ids (default: scenario, seed, pid).
-    #[arg(long)]
-    pub run_id: Option<String>,
-    /// A librdkafka setting for every client, as kcat takes it (repeatable).
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
-    pub settings: Vec<(String, String)>,
-    /// A Java-style properties file (key=value lines, # or ! comments) of librdkafka
-    /// settings for every client, applied before the -X settings (so -X wins).
-    #[arg(long, value_name = "FILE.properties")]
-    pub kafka_config: Option<std::path::PathBuf>,
 }
 
 /// `90s`, `10m`, `1h`, `250ms` or a bare number of seconds, in milliseconds.
@@ -88,34 +61,20 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
 }
 
 pub fn soak(args: SoakArgs) -> i32 {
-    let settings = match client_settings(args.kafka_config.as_deref(), &args.settings) {
-        Ok(settings) => settings,
+    let Target {
+        scenario,
+        broker,
+        settings,
+        options,
+    } = match args.target.prepare("soak-") {
+        Ok(target) => target,
         Err(code) => return code,
     };
-    let (scenario, broker) = match scenario_and_broker(&args.scenario, args.design, &args.brokers) {
-        Ok(pair) => pair,
-        Err(code) => return code,
-    };
-    let run_id = args.run_id.clone().unwrap_or_else(|| {
-        format!(
-            "{}-soak-s{}-p{}",
-            scenario.name,
-            args.seed,
-            std::process::id()
-        )
-    });
     let stop = Arc::new(AtomicBool::new(false));
-    if let Err(error) = install_ctrl_c(&stop, &run_id) {
+    if let Err(error) = install_ctrl_c(&stop, &options.run_id) {
         eprintln!("error: installing the Ctrl-C handler: {error}");
         return EXIT_INTERNAL;
     }
-    let options = RealOptions {
-        seed: args.seed,
-        run_id,
-        keep_topics: args.keep,
-        client_settings: settings.clone(),
-        max_safety_ms: None,
-    };
     let soak = SoakOptions {
         duration_ms: args.duration,
         check_every_ms: args.check_every,
@@ -147,21 +106,14 @@ pub fn soak(args: SoakArgs) -> i32 {
     bar.finish_and_clear();
     let report = match result {
         Ok(report) => report,
-        Err(error @ RealError::Unsupported(_)) => {
-            eprintln!("error: {error}");
-            return EXIT_USAGE;
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            return EXIT_INTERNAL;
-        }
+        Err(error) => return run_error_code(&error),
     };
     if !plain {
         eprintln!("soak {}", report.progress.line());
     }
     let real = &report.real;
-    print_real_summary(real, &args.brokers);
-    let code = match args.keep {
+    print_real_summary(real, &args.target.cluster.brokers);
+    let code = match options.keep_topics {
         true => keep_history(&scenario, &broker, &settings, real, real.exit_code()),
         false => real.exit_code(),
     };

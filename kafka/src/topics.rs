@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
@@ -41,6 +41,11 @@ pub enum TopicError {
     },
     #[error("deleting topic {topic} failed: {code}")]
     Delete {
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
+    #[error("could not add partitions to {topic}: {code}")]
+    Grow {
         topic: String,
         code: RDKafkaErrorCode,
     },
@@ -149,6 +154,46 @@ impl RunNamespace {
             }
         }
         Ok(names)
+    }
+
+    /// A run topic's partition count as the cluster's metadata has it now (0 if absent).
+    pub fn partition_count(
+        &self,
+        admin: &AdminClient<DefaultClientContext>,
+        full: &str,
+    ) -> Result<u32, TopicError> {
+        let full = self.guard(full)?;
+        let metadata = admin
+            .inner()
+            .fetch_metadata(Some(full), Duration::from_millis(ADMIN_TIMEOUT_MS))?;
+        let partitions = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == full)
+            .map_or(0, |t| t.partitions().len());
+        Ok(u32::try_from(partitions).unwrap_or(u32::MAX))
+    }
+
+    /// Grows run topics (full name, new total partition count) through CreatePartitions.
+    pub fn grow(
+        &self,
+        admin: &AdminClient<DefaultClientContext>,
+        totals: &[(String, u32)],
+    ) -> Result<(), TopicError> {
+        let requests = totals
+            .iter()
+            .map(|(topic, total)| {
+                let count = usize::try_from(*total).unwrap_or(usize::MAX);
+                Ok(NewPartitions::new(self.guard(topic)?, count))
+            })
+            .collect::<Result<Vec<_>, TopicError>>()?;
+        let results = block_on_admin(admin.create_partitions(&requests, &admin_options()))??;
+        for result in results {
+            if let Err((topic, code)) = result {
+                return Err(TopicError::Grow { topic, code });
+            }
+        }
+        Ok(())
     }
 
     /// The cluster's topics inside this namespace, sorted.

@@ -1,8 +1,8 @@
 //! Real mode: one scenario run against a real Kafka-protocol cluster. The design's stream
-//! tasks (seed or hardened) run exactly-once or at-least-once over rdkafka in N
-//! app-instance threads, ATM clients drive
-//! the scenario's seeded workload, the history is captured in the simulator's schema and the
-//! simulator's checkers judge it. The seed decides the workload; the interleaving is real.
+//! tasks (seed or hardened) run exactly-once or at-least-once over rdkafka in N app-instance
+//! threads, ATM clients drive the scenario's seeded workload, the fault plan performs the
+//! client-side faults, the history is captured in the simulator's schema and the simulator's
+//! checkers judge it. The seed decides the workload and the faults; the interleaving is real.
 
 mod atm;
 pub mod audit;
