@@ -77,6 +77,11 @@ impl AtmClient {
         command
     }
 
+    /// The command the client waits on under `id`, if it still waits.
+    pub fn waiting_command(&self, id: CommandId) -> Option<&Command> {
+        self.waiting.get(&id).map(|waiting| &waiting.command)
+    }
+
     pub fn in_flight(&self) -> usize {
         self.waiting.len()
     }

@@ -8,7 +8,9 @@ use crate::history::Step;
 use crate::rng::{chance, uniform_inclusive, SeedStreams};
 use crate::workload::{Operation, WorkloadPlan};
 use marlow_model::codec::{encode_account_key, encode_account_key_legacy};
-use marlow_model::{AccountId, ClientId, Command, CommandId, DesignConfig, Outcome};
+use marlow_model::{
+    AccountId, ClientId, Command, CommandId, CommandKind, DesignConfig, Outcome, OutcomeResult,
+};
 use marlow_scenarios::{Resubmit, Scenario};
 
 /// One thing the fleet wants done. A driver performs a batch in order, since
@@ -51,6 +53,9 @@ pub struct Fleet {
     setup_done: bool,
     /// Accounts opened by `open` operations, ids `accounts..`.
     opened_extra: u32,
+    /// Whether the design's clients learn an acceptance from their command's
+    /// first event (the seed design, which has no outcome records).
+    answers_from_first_event: bool,
 }
 
 impl Fleet {
@@ -76,6 +81,7 @@ impl Fleet {
             setup_sent: false,
             setup_done: false,
             opened_extra: 0,
+            answers_from_first_event: matches!(scenario.design_config(), DesignConfig::Seed(_)),
         }
     }
 
@@ -255,12 +261,42 @@ impl Fleet {
         let mut out = Vec::new();
         let client = outcome.command.client;
         let known = client == self.setup.id || (client.0 as usize) < self.clients.len();
-        if !known || !self.client_mut(client).resolve(outcome.command) {
+        if !known {
+            return out;
+        }
+        let outcome = self.version_after_command(outcome);
+        if !self.client_mut(client).resolve(outcome.command) {
             return out;
         }
         out.push(FleetAction::Record(Step::ClientOutcome { client, outcome }));
         self.after_answer(client, &mut out);
         out
+    }
+
+    /// An accepted outcome names the version the account is at once the command is
+    /// applied, in both designs. A seed-design client learns its acceptance from the
+    /// command's first event; an `Open` with a deposit yields a second one, so the
+    /// account is one version further than the event the client saw.
+    fn version_after_command(&mut self, outcome: Outcome) -> Outcome {
+        let OutcomeResult::Accepted { version } = outcome.result else {
+            return outcome;
+        };
+        if !self.answers_from_first_event {
+            return outcome;
+        }
+        let client = outcome.command.client;
+        let two_events = self
+            .client_mut(client)
+            .waiting_command(outcome.command)
+            .is_some_and(|command| {
+                matches!(command.kind, CommandKind::Open { initial_deposit_minor } if initial_deposit_minor != 0)
+            });
+        Outcome {
+            result: OutcomeResult::Accepted {
+                version: version + u64::from(two_events),
+            },
+            ..outcome
+        }
     }
 
     fn after_answer(&mut self, client: ClientId, out: &mut Vec<FleetAction>) {

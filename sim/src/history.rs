@@ -83,6 +83,63 @@ pub enum Step {
         partition: u32,
         next_offset: Option<u64>,
     },
+    /// What produced this history; always its first entry, so that a history file
+    /// audited offline says which scenario, design, seed and threshold it is about.
+    Header(RunHeader),
+    /// A client's producer put one send of a command on the commands topic twice (a
+    /// retry after a lost acknowledgement, without idempotence). The second copy is
+    /// the same record: the processor must answer it without a second effect (S2).
+    DuplicateSend {
+        client: ClientId,
+        command: CommandId,
+        attempt: u32,
+    },
+    /// A record of an output topic written in a transaction that aborted: it is in
+    /// the log but never visible to read_committed readers. Recorded once, when the
+    /// observer's read passes its offset. Simulator only (real mode cannot see them).
+    Aborted {
+        topic: String,
+        partition: u32,
+        offset: u64,
+        record: CommittedRecord,
+    },
+    /// The broker deleted records of a partition: `records` records with offsets in
+    /// `first_offset..=last_offset`, by retention (a prefix) or compaction (older
+    /// values of keys written again). Simulator only.
+    Removed {
+        topic: String,
+        partition: u32,
+        cause: RemovalCause,
+        first_offset: u64,
+        last_offset: u64,
+        records: u64,
+    },
+}
+
+/// The identity of a run, written as its history's first entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunHeader {
+    /// The scenario's name (a shipped name, or the `name` of a scenario file).
+    pub scenario: String,
+    /// `seed` or `hardened`.
+    pub design: String,
+    pub seed: u64,
+    /// `exactly_once` or `at_least_once`.
+    pub processing_guarantee: String,
+    /// The threshold the processor alarms below and S7 judges against.
+    pub alarm_threshold_minor: i64,
+    /// `simulated` or `real`.
+    pub mode: String,
+    /// The version of Marlow that wrote the history.
+    pub marlow_version: String,
+}
+
+/// Why the broker deleted records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalCause {
+    Retention,
+    Compaction,
 }
 
 /// A decoded output record. Records a checker has no use for keep their kind.
@@ -158,5 +215,25 @@ impl History {
             history.entries.push(entry);
         }
         Ok(history)
+    }
+}
+
+impl RunHeader {
+    /// The header of a run of `scenario` with `seed`; `mode` is "simulated" or "real".
+    pub fn new(scenario: &marlow_scenarios::Scenario, seed: u64, mode: &str) -> RunHeader {
+        use marlow_scenarios::ProcessingGuarantee;
+        let guarantee = match scenario.cluster.processing_guarantee {
+            ProcessingGuarantee::ExactlyOnce => "exactly_once",
+            ProcessingGuarantee::AtLeastOnce => "at_least_once",
+        };
+        RunHeader {
+            scenario: scenario.name.clone(),
+            design: crate::run::design_name(scenario).to_string(),
+            seed,
+            processing_guarantee: guarantee.to_string(),
+            alarm_threshold_minor: scenario.check.alarm_threshold_minor,
+            mode: mode.to_string(),
+            marlow_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
     }
 }

@@ -23,7 +23,7 @@ use marlow_model::task::{changelog_topic, topics};
 use marlow_model::DesignConfig;
 use marlow_scenarios::Scenario;
 use marlow_sim::check::{check_history, Violation};
-use marlow_sim::history::History;
+use marlow_sim::history::{History, RunHeader, Step};
 use marlow_sim::run::{check_config, EXIT_LIVENESS, EXIT_PASS, EXIT_SAFETY};
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
@@ -382,6 +382,7 @@ fn run_created(
     phases: &mut Vec<(&'static str, u64)>,
 ) -> Result<RealReport, RealError> {
     let recorder = Arc::new(Recorder::new());
+    recorder.push(Step::Header(RunHeader::new(scenario, options.seed, "real")));
     let stop = Arc::new(AtomicBool::new(false));
     let partitions = scenario.cluster.partitions_of(topics::COMMANDS);
     let watch = Stopwatch::start();
@@ -497,7 +498,7 @@ fn run_created(
     // not lost. Not on the mock cluster, whose transactions never store offsets.
     if let (Ok(stall), true) = (&stall, admin.is_some()) {
         for lag in &stall.lagging {
-            recorder.push(marlow_sim::history::Step::InputConsumed {
+            recorder.push(Step::InputConsumed {
                 topic: topics::COMMANDS.to_owned(),
                 partition: u32::try_from(lag.partition).unwrap_or(0),
                 next_offset: lag.committed.and_then(|c| u64::try_from(c).ok()),
@@ -515,7 +516,7 @@ fn run_created(
     counters.garbage_sent = history
         .entries()
         .iter()
-        .filter(|e| matches!(e.step, marlow_sim::history::Step::Undecodable { .. }))
+        .filter(|e| matches!(e.step, Step::Undecodable { .. }))
         .count() as u64;
     phases.push(("read back", watch.elapsed_ms()));
     let watch = Stopwatch::start();

@@ -47,15 +47,9 @@ fn concerns(entry: &HistoryEntry, account: Option<AccountId>, command: Option<Co
             is_account(outcome.account) || is_command(outcome.command)
         }
         Step::ClientTimeout { command: id, .. } => is_command(*id),
-        Step::Committed { record, .. } => match record {
-            CommittedRecord::Event(event) => is_account(event.account) || is_command(event.command),
-            CommittedRecord::Outcome(outcome) => {
-                is_account(outcome.account) || is_command(outcome.command)
-            }
-            CommittedRecord::Alarm(alarm) => is_account(alarm.account),
-            CommittedRecord::Reenqueue { command: id } => is_command(*id),
-            CommittedRecord::DeadLetter(_) | CommittedRecord::Other { .. } => false,
-        },
+        Step::Committed { record, .. } | Step::Aborted { record, .. } => {
+            record_concerns(record, account, command)
+        }
         Step::Restore { accounts, .. } => {
             account.is_none() || accounts.iter().any(|restored| is_account(restored.id))
         }
@@ -64,5 +58,25 @@ fn concerns(entry: &HistoryEntry, account: Option<AccountId>, command: Option<Co
         | Step::Undecodable { .. }
         | Step::InputConsumed { .. } => true,
         Step::Heal | Step::End => true,
+        Step::DuplicateSend { command: id, .. } => is_command(*id),
+        Step::Header(_) | Step::Removed { .. } => true,
+    }
+}
+
+fn record_concerns(
+    record: &CommittedRecord,
+    account: Option<AccountId>,
+    command: Option<CommandId>,
+) -> bool {
+    let is_account = |id: AccountId| account == Some(id);
+    let is_command = |id: CommandId| command == Some(id);
+    match record {
+        CommittedRecord::Event(event) => is_account(event.account) || is_command(event.command),
+        CommittedRecord::Outcome(outcome) => {
+            is_account(outcome.account) || is_command(outcome.command)
+        }
+        CommittedRecord::Alarm(alarm) => is_account(alarm.account),
+        CommittedRecord::Reenqueue { command: id } => is_command(*id),
+        CommittedRecord::DeadLetter(_) | CommittedRecord::Other { .. } => false,
     }
 }

@@ -187,6 +187,23 @@ impl PartitionLog {
         self.aborted.iter()
     }
 
+    /// The data records with offsets in `from..to` that an aborted transaction wrote, in
+    /// offset order: what read_committed readers of that range skipped.
+    pub fn aborted_records_in(&self, from: u64, to: u64) -> Vec<&Record> {
+        if from >= to {
+            return Vec::new();
+        }
+        let candidates = self.aborted_overlapping(from, to);
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        self.records
+            .range(self.index_of(from)..)
+            .take_while(|record| record.offset < to)
+            .filter(|record| is_aborted(&candidates, record))
+            .collect()
+    }
+
     /// Producers with an open transaction here, with the first offset of each.
     pub fn open_transactions(&self) -> impl Iterator<Item = (ProducerId, u64)> + '_ {
         self.open_txns.iter().map(|(p, o)| (*p, *o))

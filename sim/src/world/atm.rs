@@ -105,7 +105,13 @@ impl World {
                 client,
                 command: command.id,
             });
-            self.produce_command_bytes(key, value);
+            if self.produce_command_bytes(key, value).is_some() {
+                self.push_history(Step::DuplicateSend {
+                    client,
+                    command: command.id,
+                    attempt,
+                });
+            }
         }
     }
 

@@ -302,7 +302,7 @@ impl World {
     /// partition at the scenario's rate.
     pub(super) fn housekeeping(&mut self) {
         let now = self.scheduler.now_us();
-        self.cluster.run_retention(now);
+        self.run_retention_recorded(now);
         let per_tick = HOUSEKEEPING_US as f64 / 1e6;
         let rate = if self.healed {
             0.0
@@ -324,7 +324,7 @@ impl World {
                 let topic = compacted[self.fault_rng.random_range(0..compacted.len())].clone();
                 let partitions = self.cluster.partition_count(&topic).unwrap_or(1);
                 let partition = self.fault_rng.random_range(0..partitions);
-                let _ = self.cluster.run_cleaner(&topic, partition, now);
+                self.run_cleaner_recorded(&topic, partition, now);
             }
         }
         self.scheduler

@@ -11,11 +11,12 @@ pub mod instance;
 mod membership;
 mod observer;
 mod processing;
+mod removals;
 mod restore;
 
 use crate::cluster::{Cleanup, Cluster, ClusterConfig, TopicConfig};
 use crate::fleet::Fleet;
-use crate::history::{History, Step};
+use crate::history::{History, RunHeader, Step};
 use crate::rng::{chance, uniform_inclusive, SeedStreams, SimRng};
 use crate::scheduler::Scheduler;
 use crate::trace::Trace;
@@ -116,6 +117,7 @@ impl World {
             healed: false,
             ended: false,
         };
+        world.push_history(Step::Header(RunHeader::new(scenario, seed, "simulated")));
         world.create_topics();
         world.schedule_start();
         world

@@ -67,16 +67,31 @@ impl World {
             };
             // The observer audits the log itself, so a broker outage does not hide records.
             let response = log.read(offset, FETCH_LIMITS, Isolation::ReadCommitted);
+            let aborted: Vec<(u64, CommittedRecord)> = log
+                .aborted_records_in(offset, response.next_offset)
+                .into_iter()
+                .filter_map(|record| {
+                    classify(topic, record.value.as_deref()).map(|kind| (record.offset, kind))
+                })
+                .collect();
             if response.records.is_empty() {
+                aborted
+                    .into_iter()
+                    .for_each(|(at, kind)| self.record_aborted(topic, partition, at, kind));
                 offset = offset.max(response.next_offset);
                 break;
             }
+            let mut aborted = aborted.into_iter().peekable();
             for record in &response.records {
+                while let Some((at, kind)) = aborted.next_if(|(at, _)| *at < record.offset) {
+                    self.record_aborted(topic, partition, at, kind);
+                }
                 let value = record.value.as_deref();
                 if let Some(committed) = classify(topic, value) {
                     self.record_committed(topic, partition, record.offset, committed);
                 }
             }
+            aborted.for_each(|(at, kind)| self.record_aborted(topic, partition, at, kind));
             offset = response.next_offset;
         }
         self.observer.cursors.insert((topic, partition), offset);
@@ -119,6 +134,21 @@ impl World {
         if let Some(outcome) = delivery {
             self.deliver_outcome(outcome);
         }
+    }
+
+    fn record_aborted(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        record: CommittedRecord,
+    ) {
+        self.push_history(Step::Aborted {
+            topic: topic.to_string(),
+            partition,
+            offset,
+            record,
+        });
     }
 
     fn design_has_outcomes(&self) -> bool {
