@@ -21,7 +21,8 @@
 //!   alarm did not (a crash between the two produces) has no marker, and its
 //!   replay publishes the alarm then: late, but not lost. The only repeat left
 //!   is an alarm produced twice because its marker was not yet visible to a
-//!   second writer (a zombie instance, see below), which is identical.
+//!   second writer (a zombie instance, see below, or in real mode a produce
+//!   still in flight when the next owner rebuilt), and that repeat is identical.
 //!
 //! The at-least-once rebuild follows the first-written chain of each account:
 //! an event that does not advance the account by exactly one version (a
