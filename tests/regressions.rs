@@ -58,7 +58,11 @@ fn a_zombie_under_at_least_once_is_reported_not_a_panic() {
     let headline = report
         .headline()
         .expect("the zombie's duplicate is reported");
-    assert_eq!(headline.invariant, Invariant::S2, "{headline:?}");
+    // S2 today; S3 names the same duplicate if a checker runs before S2's.
+    assert!(
+        matches!(headline.invariant, Invariant::S2 | Invariant::S3),
+        "{headline:?}"
+    );
     assert_eq!(headline.account, Some(AccountId(11)), "{headline:?}");
 }
 
