@@ -1,7 +1,8 @@
 //! Named regression tests: each pins a seed that once exposed a bug, with the
 //! bug described, so it can never come back unnoticed.
 
-use marlow_scenarios::DesignKind;
+use marlow_model::AccountId;
+use marlow_scenarios::{DesignKind, Invariant, Scenario};
 use marlow_tests::{repro, run_seed, scenario};
 
 /// A Flush/CommitTxn timer left over from an abandoned batch (after a
@@ -37,3 +38,83 @@ fn a_forgotten_join_is_sent_again() {
         repro("chaos", &report)
     );
 }
+
+/// A long at-least-once run with pauses past the session timeout: instance 1
+/// is paused with a batch in flight, its partitions move, another instance
+/// rebuilds the store from the outputs and re-applies the batch's commands,
+/// and at 40.973 s instance 1 resumes and writes its batch anyway (a plain
+/// producer is not fenced). The events log then holds a version twice, and the
+/// next at-least-once restore folded it and panicked in `apply` ("event
+/// version must advance the account version by one", left 361, right 378):
+/// the sweep died with exit 101 and no repro line. The rebuild now follows the
+/// first-written chain, and the duplicate is what the checkers report (S2 on
+/// cmd 14/247 of account 11): a zombie under at-least-once is a real safety
+/// violation that no processor design can prevent without transactions.
+#[test]
+fn a_zombie_under_at_least_once_is_reported_not_a_panic() {
+    let scenario = Scenario::from_toml_str(ZOMBIE_AT_LEAST_ONCE, "zombie-at-least-once")
+        .unwrap_or_else(|error| panic!("{error}"));
+    let report = run_seed(&scenario, 3);
+    let headline = report
+        .headline()
+        .expect("the zombie's duplicate is reported");
+    // S2 today; S3 names the same duplicate if a checker runs before S2's.
+    assert!(
+        matches!(headline.invariant, Invariant::S2 | Invariant::S3),
+        "{headline:?}"
+    );
+    assert_eq!(headline.account, Some(AccountId(11)), "{headline:?}");
+}
+
+/// `alo-lean`, the scenario that reproduced the restore panic: the shipped
+/// `at-least-once` scenario with pauses up to 4 s (past the 1.5 s session) and
+/// a 60 s safety phase.
+const ZOMBIE_AT_LEAST_ONCE: &str = r#"
+name = "zombie-at-least-once"
+description = "hardened at-least-once with pauses past the session timeout: zombies"
+
+[workload]
+clients = 60
+accounts = 30
+owners_per_account = 2
+initial_deposit_minor = { min = 2_000, max = 200_000 }
+amount_minor = { min = 100, max = 10_000 }
+think_time_us = { min = 50_000, max = 200_000 }
+client_timeout_us = 1_000_000
+resubmit = "same_id"
+max_resubmits = 3
+duplicate_send_fraction = 0.05
+
+[workload.mix]
+deposit = 40
+withdraw = 45
+add_owner = 5
+remove_owner = 5
+bad_amount = 5
+
+[design]
+design = "hardened"
+
+[cluster]
+partitions = 6
+app_instances = 3
+max_app_instances = 6
+processing_guarantee = "at_least_once"
+broker_latency_us = { min = 500, max = 3_000 }
+session_timeout_ms = 1_500
+commit_interval_ms = 100
+max_poll_records = 100
+
+[faults]
+swarm = true
+instance_crash_per_s = 0.2
+instance_restart_delay_ms = { min = 100, max = 1_000 }
+instance_pause_per_s = 0.2
+instance_pause_ms = { min = 100, max = 4_000 }
+producer_duplicate_probability = 0.02
+
+[phases]
+safety_duration_ms = 60_000
+liveness_bound_ms = 10_000
+max_simulated_ms = 90_000
+"#;

@@ -15,6 +15,7 @@ fn seeds_for(name: &str) -> std::ops::Range<u64> {
     match name {
         "baseline" => 0..2,
         "chaos" => 0..24,
+        "at-least-once" => 0..8,
         _ => 0..4,
     }
 }

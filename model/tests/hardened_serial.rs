@@ -1,7 +1,7 @@
 //! The hardened task, fed any sequence of commands serially (with repeated
 //! command ids, bad amounts, bad keys and undecodable records mixed in), keeps
 //! every safety invariant, answers every command exactly once (identical
-//! repeats only), and its store can be rebuilt both from its changelog and
+//! repeats only), alarms once per crossing (never again on a repeat), and its store can be rebuilt both from its changelog and
 //! from its own outputs.
 
 mod common;
@@ -134,14 +134,22 @@ proptest! {
         for cmd in &run.fed {
             prop_assert!(first_outcome.contains_key(&cmd.id));
         }
+        // S7, strict: one alarm record per downward crossing, however often a
+        // command is resubmitted; only outcomes repeat.
+        let alarms: Vec<Alarm> = decoded(&run, topics::ALARMS);
+        let mut crossings: BTreeMap<(AccountId, u64), usize> = BTreeMap::new();
+        for alarm in &alarms {
+            *crossings.entry((alarm.account, alarm.version)).or_default() += 1;
+        }
+        prop_assert!(crossings.values().all(|count| *count == 1), "{:?}", crossings);
         // Undecodable input and mismatched keys go to the dead-letter topic.
         let letters: Vec<DeadLetter> = decoded(&run, topics::DEAD_LETTER);
         prop_assert_eq!(letters.len(), run.dead_letters_expected);
     }
 
     /// The store rebuilt from the changelog, and the store rebuilt from the
-    /// task's own events and outcomes (at-least-once restore), both equal the
-    /// live store.
+    /// task's own events, outcomes and alarms (at-least-once restore), both
+    /// equal the live store.
     #[test]
     fn store_rebuilds_from_changelog_and_from_outputs(inputs in proptest::collection::vec(input(), 0..120)) {
         let task = HardenedTask::new(HardenedConfig::default());

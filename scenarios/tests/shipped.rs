@@ -18,7 +18,7 @@ fn all() -> Vec<Scenario> {
 #[test]
 fn every_shipped_scenario_loads_and_is_named_after_its_file() {
     let scenarios = all();
-    assert_eq!(scenarios.len(), 10);
+    assert_eq!(scenarios.len(), 11);
     for scenario in &scenarios {
         assert!(
             shipped_text(&scenario.name).is_some(),
@@ -55,7 +55,7 @@ fn the_embedded_set_is_every_file_in_scenarios_files() {
 #[test]
 fn shipped_lists_names_with_one_line_descriptions() {
     let listed = shipped();
-    assert_eq!(listed.len(), 10);
+    assert_eq!(listed.len(), 11);
     assert_eq!(listed[0].0, "baseline");
     for (name, description) in listed {
         assert!(
@@ -104,6 +104,28 @@ fn chaos_swarms_every_fault_kind_on_the_hardened_design() {
         assert!(actions.contains(&action), "chaos timeline has {action}");
     }
     assert!(chaos.check.expect.is_none());
+}
+
+/// The hardened design without transactions, under the faults it must
+/// survive there: crashes, pauses, duplicate sends and resubmissions. Pauses
+/// stay below the session timeout: a longer one makes a zombie, whose unfenced
+/// writes no design can stop under at-least-once (see the file).
+#[test]
+fn at_least_once_runs_the_hardened_design_without_transactions() {
+    let alo = Scenario::load_named("at-least-once").expect("loads");
+    assert_eq!(alo.design.design, DesignKind::Hardened);
+    assert_eq!(
+        alo.cluster.processing_guarantee,
+        ProcessingGuarantee::AtLeastOnce
+    );
+    assert!(alo.faults.instance_crash_per_s > 0.0);
+    assert!(alo.faults.instance_pause_per_s > 0.0);
+    assert!(alo.faults.producer_duplicate_probability > 0.0);
+    assert!(alo.workload.duplicate_send_fraction > 0.0);
+    assert_eq!(alo.workload.resubmit, marlow_scenarios::Resubmit::SameId);
+    assert!(alo.workload.max_resubmits > 0);
+    assert!(alo.faults.instance_pause_ms.max < alo.cluster.session_timeout_ms);
+    assert!(alo.check.expect.is_none());
 }
 
 /// Whether the scenario's seed switches turn the weak point on. W6 lives in

@@ -4,7 +4,32 @@
 //! (on a downward crossing) an alarm, with the store writes alongside, so that
 //! an exactly-once driver commits all of it atomically. Undecodable records go to
 //! the dead-letter topic with the reason. Under at-least-once the store is rebuilt
-//! from the task's own `events` and `outcomes` instead of a separate changelog.
+//! from the task's own `events`, `outcomes` and `alarms` instead of a separate
+//! changelog.
+//!
+//! Alarms, the rule: exactly one alarm record per downward crossing. The store
+//! keeps a marker per published alarm (`alarm/<account>/<version>`), written
+//! with the alarm itself. A command answered again (a resubmission, or a replay
+//! after a crash) repeats its outcome, identically, but its alarm only when the
+//! store has no marker for it, i.e. only when the alarm may have been lost:
+//! - Under exactly-once the marker is committed in the same transaction as the
+//!   alarm (store writes go to the changelog), so a repeat never alarms again.
+//! - Under at-least-once the store is rebuilt from the outputs, and the marker
+//!   from the `alarms` topic (keyed and partitioned like the commands, so its
+//!   partition `p` holds exactly the alarms of the accounts of commands
+//!   partition `p`). An accepted command whose event reached the log but whose
+//!   alarm did not (a crash between the two produces) has no marker, and its
+//!   replay publishes the alarm then: late, but not lost. The only repeat left
+//!   is an alarm produced twice because its marker was not yet visible to a
+//!   second writer (a zombie instance, see below, or in real mode a produce
+//!   still in flight when the next owner rebuilt), and that repeat is identical.
+//!
+//! The at-least-once rebuild follows the first-written chain of each account:
+//! an event that does not advance the account by exactly one version (a
+//! duplicate written by a zombie instance that resumed after its partitions
+//! moved, or a fork) is not folded. Its command is still recorded as answered
+//! (so it is never applied a second time), and the forked log itself is left to
+//! the checkers (S2/S3), which report it; the processor never panics on it.
 
 use crate::account::{apply, Account};
 use crate::alarm::{Alarm, AlarmRule};
@@ -53,6 +78,17 @@ pub fn command_store_key(command: CommandId) -> Vec<u8> {
     format!("cmd/{}/{}", command.client.0, command.seq).into_bytes()
 }
 
+/// The marker that the alarm for `account` at `version` has been published.
+pub fn alarm_store_key(account: AccountId, version: u64) -> Vec<u8> {
+    [
+        b"alarm/".as_slice(),
+        &encode_account_key(account),
+        b"/",
+        &version.to_be_bytes(),
+    ]
+    .concat()
+}
+
 impl HardenedTask {
     pub fn new(config: HardenedConfig) -> HardenedTask {
         HardenedTask { config }
@@ -94,11 +130,17 @@ impl HardenedTask {
             })
     }
 
-    /// Emits a command's answer: the alarm (if any) and then the outcome.
-    fn emit_answer(record: &CommandRecord, output: &mut TaskOutput) {
+    /// Emits a command's answer: its alarm (if any, and only if no alarm was
+    /// published for that crossing yet, with the marker that says it now is)
+    /// and then its outcome.
+    fn emit_answer(store: &KvStore, record: &CommandRecord, output: &mut TaskOutput) {
         let key = encode_account_key(record.outcome.account);
         if let Some(alarm) = &record.alarm {
-            output.produce(OutRecord::message(topics::ALARMS, key.clone(), alarm));
+            let marker = alarm_store_key(alarm.account, alarm.version);
+            if store.get(&marker).is_none() {
+                output.produce(OutRecord::message(topics::ALARMS, key.clone(), alarm));
+                output.write(marker, alarm);
+            }
         }
         output.produce(OutRecord::message(topics::OUTCOMES, key, &record.outcome));
     }
@@ -124,8 +166,9 @@ impl StreamTask for HardenedTask {
         };
         let command_key = command_store_key(command.id);
         if let Some(record) = store.get_typed::<CommandRecord>(&command_key) {
-            // A resubmission or a replay: answer again, identically, change nothing.
-            Self::emit_answer(&record, &mut output);
+            // A resubmission or a replay: the same outcome again, and nothing
+            // else unless its alarm may have been lost (see the module header).
+            Self::emit_answer(store, &record, &mut output);
             return output;
         }
         let account_key = account_store_key(command.account);
@@ -156,36 +199,27 @@ impl StreamTask for HardenedTask {
                 alarm: None,
             },
         };
-        Self::emit_answer(&record, &mut output);
+        Self::emit_answer(store, &record, &mut output);
         output.write(command_key, &record);
         output
     }
 
     fn rebuild_topics(&self) -> &'static [&'static str] {
-        &[topics::EVENTS, topics::OUTCOMES]
+        &[topics::EVENTS, topics::OUTCOMES, topics::ALARMS]
     }
 
     /// Rebuilds the same store `process` wrote, from the task's own outputs.
     /// Events give the account state and the record of every accepted command
     /// (even one whose outcome was lost in a crash); outcomes give the rejected
-    /// ones. Only `Open` yields two events and it cannot cross the threshold
-    /// downward, so per-event alarm detection equals per-command detection.
+    /// ones; alarms give the markers of published alarms. Only `Open` yields
+    /// two events and it cannot cross the threshold downward, so per-event
+    /// alarm detection equals per-command detection. The order of the topics
+    /// does not matter: each writes keys the others only read or never touch.
     fn rebuild_from_output(&self, store: &mut KvStore, record: &InputRecord<'_>) {
         let Some(value) = record.value else { return };
         if record.topic == topics::EVENTS {
             let event: Event = decode(value).expect("the events topic holds only our events");
-            let account_key = account_store_key(event.account);
-            let before = store
-                .get_typed::<Account>(&account_key)
-                .unwrap_or_else(|| Account::empty(event.account));
-            let mut after = before.clone();
-            apply(&mut after, &event);
-            let command_record = CommandRecord {
-                outcome: accepted(event.command, event.account, after.version),
-                alarm: self.alarm_for(&before, &after),
-            };
-            write_typed(store, account_key, &after);
-            write_typed(store, command_store_key(event.command), &command_record);
+            self.rebuild_event(store, &event);
         } else if record.topic == topics::OUTCOMES {
             let outcome: Outcome = decode(value).expect("the outcomes topic holds only outcomes");
             let key = command_store_key(outcome.command);
@@ -199,7 +233,52 @@ impl StreamTask for HardenedTask {
                     },
                 );
             }
+        } else if record.topic == topics::ALARMS {
+            let alarm: Alarm = decode(value).expect("the alarms topic holds only alarms");
+            write_typed(store, alarm_store_key(alarm.account, alarm.version), &alarm);
         }
+    }
+}
+
+impl HardenedTask {
+    /// Folds one event of the log into the rebuilt store, along the
+    /// first-written chain (see the module header): an event off that chain is
+    /// a duplicate or a fork written by another instance; it is not folded,
+    /// but its command still counts as answered so that it is never applied
+    /// again.
+    fn rebuild_event(&self, store: &mut KvStore, event: &Event) {
+        let account_key = account_store_key(event.account);
+        let command_key = command_store_key(event.command);
+        let before = store
+            .get_typed::<Account>(&account_key)
+            .unwrap_or_else(|| Account::empty(event.account));
+        if event.version != before.version + 1 {
+            // Recorded at the version its own (off-chain) events reached: the
+            // answer its writer gave. A command answered on the chain keeps that.
+            let known = store.get_typed::<CommandRecord>(&command_key);
+            let continues_off_chain = known.as_ref().is_some_and(|record| {
+                record.outcome.result
+                    == (OutcomeResult::Accepted {
+                        version: event.version.saturating_sub(1),
+                    })
+            });
+            if known.is_none() || continues_off_chain {
+                let record = CommandRecord {
+                    outcome: accepted(event.command, event.account, event.version),
+                    alarm: None,
+                };
+                write_typed(store, command_key, &record);
+            }
+            return;
+        }
+        let mut after = before.clone();
+        apply(&mut after, event);
+        let command_record = CommandRecord {
+            outcome: accepted(event.command, event.account, after.version),
+            alarm: self.alarm_for(&before, &after),
+        };
+        write_typed(store, account_key, &after);
+        write_typed(store, command_key, &command_record);
     }
 }
 

@@ -1,6 +1,11 @@
 //! Node 4 of the seed topology: `snapshots` filtered to balances below the
 //! threshold become alarms. The original fires on every such update (W8);
-//! fixed, it remembers the last balance and fires on downward crossings only.
+//! fixed, it remembers the version and balance of the last snapshot it saw per
+//! account and fires on downward crossings only. A snapshot no newer than the
+//! remembered one is a replay (at-least-once reprocessing after a crash, whose
+//! store was restored ahead of its input position): comparing it with the newer
+//! balance would invent a crossing, typically the version-1 snapshot (balance 0
+//! right after `opened`) compared with a later, larger balance. It is ignored.
 
 use super::{undecodable, SeedConfig, SeedSnapshot};
 use crate::alarm::Alarm;
@@ -41,13 +46,30 @@ impl StreamTask for SeedAlarmFilter {
             rule.is_below(balance)
         } else {
             let last_key = [b"last/".as_slice(), input.key.unwrap_or_default()].concat();
-            // A new account starts at 0, so opening it is not a crossing.
-            let before = store.get(&last_key).map(decode_balance).unwrap_or(0);
-            output.store_writes.push(StoreWrite {
-                key: last_key,
-                value: Some(balance.to_be_bytes().to_vec()),
-            });
-            rule.crossed_downward(before, balance)
+            // A new account starts at version 0 and balance 0, so opening it is
+            // not a crossing.
+            let last = store
+                .get(&last_key)
+                .map(LastSeen::decode)
+                .unwrap_or(LastSeen {
+                    version: 0,
+                    balance_minor: 0,
+                });
+            let seen = LastSeen {
+                version: snapshot.account.version,
+                balance_minor: balance,
+            };
+            // With W1 fixed a rejection marker yields a second snapshot at the
+            // same version and balance: not newer, and not a crossing either.
+            if seen.version > last.version {
+                output.store_writes.push(StoreWrite {
+                    key: last_key,
+                    value: Some(seen.encode()),
+                });
+                rule.crossed_downward(last.balance_minor, balance)
+            } else {
+                false
+            }
         };
         if fire {
             let alarm = Alarm {
@@ -63,9 +85,28 @@ impl StreamTask for SeedAlarmFilter {
     }
 }
 
-fn decode_balance(bytes: &[u8]) -> i64 {
-    let array: [u8; 8] = bytes
-        .try_into()
-        .expect("the alarm filter writes 8-byte balances only");
-    i64::from_be_bytes(array)
+/// What the filter remembers per account: the newest snapshot it saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LastSeen {
+    version: u64,
+    balance_minor: i64,
+}
+
+impl LastSeen {
+    fn encode(self) -> Vec<u8> {
+        [self.version.to_be_bytes(), self.balance_minor.to_be_bytes()].concat()
+    }
+
+    fn decode(bytes: &[u8]) -> LastSeen {
+        assert_eq!(
+            bytes.len(),
+            16,
+            "the alarm filter writes 16-byte entries only"
+        );
+        let (version, balance) = bytes.split_at(8);
+        LastSeen {
+            version: u64::from_be_bytes(version.try_into().expect("8 bytes")),
+            balance_minor: i64::from_be_bytes(balance.try_into().expect("8 bytes")),
+        }
+    }
 }
