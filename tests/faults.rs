@@ -13,10 +13,7 @@ use marlow_tests::{run_seed, scenario, violated};
 fn chaos_with_only(timeline: Vec<TimelineEvent>) -> Scenario {
     let mut scenario = scenario("chaos", None);
     let quiet = marlow_scenarios::Faults::default();
-    scenario.faults = marlow_scenarios::Faults {
-        timeline,
-        ..quiet
-    };
+    scenario.faults = marlow_scenarios::Faults { timeline, ..quiet };
     scenario
 }
 

@@ -44,6 +44,11 @@ pub struct PendingBatch {
     pub positions: BTreeMap<TopicPartition, u64>,
     /// Partitions this batch's transaction touched.
     pub touched: Vec<TopicPartition>,
+    /// What each store write replaced, in write order, per (task index,
+    /// partition): undone in reverse when the batch's transaction aborts.
+    pub undo: Vec<(usize, u32, StoreWrite)>,
+    /// Exactly-once: an abortable error was drawn for this batch's commit.
+    pub abort_at_commit: bool,
 }
 
 pub struct Instance {

@@ -4,6 +4,7 @@
 //! in the trace, handle it. Faults fire during the safety phase; at `Heal`
 //! they stop and everything pending must finish within the liveness bound.
 
+mod abortable;
 mod atm;
 pub mod events;
 mod faults;
@@ -60,6 +61,9 @@ pub struct World {
     pub counters: Counters,
     pub(crate) latency_rng: SimRng,
     pub(crate) fault_rng: SimRng,
+    /// Draws abortable transaction errors; its own stream, so turning them on
+    /// leaves every other draw of the seed as it was.
+    pub(crate) abortable_rng: SimRng,
     pub(crate) healed: bool,
     pub(crate) ended: bool,
 }
@@ -113,6 +117,7 @@ impl World {
             counters: Counters::default(),
             latency_rng: streams.stream("broker/latency"),
             fault_rng: streams.stream("faults"),
+            abortable_rng: streams.stream("faults/abortable"),
             healed: false,
             ended: false,
         };
