@@ -56,3 +56,46 @@ fn garbage_from_the_fault_plan_is_in_the_history_and_s6_sees_it_vanish() {
     );
     assert!(!violated(&report).contains(&Invariant::S6));
 }
+
+#[test]
+fn hardened_fails_closed_when_its_input_is_repartitioned() {
+    use marlow_scenarios::DesignKind;
+    use marlow_sim::run::EXIT_LIVENESS;
+    let hardened = scenario("w3-check-then-act", Some(DesignKind::Hardened));
+    for seed in 0..3 {
+        let report = run_seed(&hardened, seed);
+        let headline = report.headline().expect("the halted processor leaves work");
+        assert_eq!(headline.invariant, Invariant::L1, "{headline}");
+        assert_eq!(report.exit_code(), EXIT_LIVENESS, "never a safety verdict");
+        assert!(
+            violated(&report).iter().all(|i| i.is_liveness()),
+            "seed {seed}: no wrong answer before halting: {:?}",
+            report.violations
+        );
+        assert!(
+            headline
+                .message
+                .contains("commands grew from 2 to 4 partitions; the processor halted"),
+            "{}",
+            headline.message
+        );
+        let halted = report
+            .history
+            .entries()
+            .iter()
+            .filter(|entry| matches!(entry.step, Step::Halted { .. }))
+            .count();
+        assert!(
+            halted >= 1 && halted <= 4,
+            "each instance halts once: {halted}"
+        );
+    }
+    // The seed design keeps going (W3 lives there): it never halts.
+    let seed_design = scenario("w3-check-then-act", Some(DesignKind::Seed));
+    let report = run_seed(&seed_design, 0);
+    assert!(!report
+        .history
+        .entries()
+        .iter()
+        .any(|entry| matches!(entry.step, Step::Halted { .. })));
+}

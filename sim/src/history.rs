@@ -83,6 +83,12 @@ pub enum Step {
         partition: u32,
         next_offset: Option<u64>,
     },
+    /// An app instance stopped processing for good, failing closed rather than
+    /// risk a wrong answer (the hardened design when its input topic is
+    /// repartitioned under its stores). Nothing it reads afterwards is
+    /// answered, so the liveness checkers name `reason` as the cause.
+    /// Appended last: the trace hash encodes a step's variant by its index.
+    Halted { instance: u32, reason: String },
 }
 
 /// A decoded output record. Records a checker has no use for keep their kind.

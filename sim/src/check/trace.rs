@@ -62,7 +62,8 @@ fn concerns(entry: &HistoryEntry, account: Option<AccountId>, command: Option<Co
         Step::Fault { .. }
         | Step::Rebalance { .. }
         | Step::Undecodable { .. }
-        | Step::InputConsumed { .. } => true,
+        | Step::InputConsumed { .. }
+        | Step::Halted { .. } => true,
         Step::Heal | Step::End => true,
     }
 }

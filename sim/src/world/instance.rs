@@ -78,6 +78,9 @@ pub struct Instance {
     pub joining_since_us: u64,
     /// Events that arrived while paused, replayed in order on resume.
     pub deferred: Vec<SimEvent>,
+    /// Why the instance stopped processing for good (it fails closed); kept
+    /// across crashes, since a restart finds the same cause.
+    pub halted: Option<String>,
 }
 
 impl Instance {
@@ -97,6 +100,7 @@ impl Instance {
             next_batch_id: 0,
             joining_since_us: 0,
             deferred: Vec::new(),
+            halted: None,
         }
     }
 

@@ -8,6 +8,7 @@ mod abortable;
 mod atm;
 pub mod events;
 mod faults;
+mod halt;
 pub mod instance;
 mod membership;
 mod observer;
@@ -66,6 +67,9 @@ pub struct World {
     pub(crate) abortable_rng: SimRng,
     pub(crate) healed: bool,
     pub(crate) ended: bool,
+    /// Each input topic's partition count when the run began: the count the
+    /// task stores are built for.
+    pub(crate) input_partitions: std::collections::BTreeMap<String, u32>,
 }
 
 impl World {
@@ -120,6 +124,7 @@ impl World {
             abortable_rng: streams.stream("faults/abortable"),
             healed: false,
             ended: false,
+            input_partitions: std::collections::BTreeMap::new(),
         };
         world.create_topics();
         world.schedule_start();
@@ -144,6 +149,12 @@ impl World {
             let config =
                 TopicConfig::new(cluster.partitions_of(input)).with_cleanup(Cleanup::Compact);
             names.push((changelog_topic(task.as_ref()), config));
+        }
+        for task in &self.tasks {
+            for topic in task.input_topics() {
+                let count = cluster.partitions_of(topic);
+                self.input_partitions.insert(topic.to_string(), count);
+            }
         }
         for (name, config) in names {
             self.cluster

@@ -25,6 +25,9 @@ impl World {
         if !matches!(self.instances[i].membership, Membership::Stable { .. }) {
             return;
         }
+        if self.halts(i) {
+            return;
+        }
         if !self.ensure_restored(i) {
             return self.retry(
                 RETRY_US,
@@ -388,6 +391,9 @@ impl World {
         let i = index as usize;
         if !self.instances[i].is_live(incarnation) {
             return;
+        }
+        if self.instances[i].halted.is_some() {
+            return; // Failed closed: nothing more is committed.
         }
         let interval_us = self.scenario.cluster.commit_interval_ms * 1000;
         self.retry(
