@@ -99,3 +99,38 @@ fn hardened_fails_closed_when_its_input_is_repartitioned() {
         .iter()
         .any(|entry| matches!(entry.step, Step::Halted { .. })));
 }
+
+/// A pause longer than the transaction timeout but shorter than the session:
+/// the coordinator aborts the open transaction and bumps the producer epoch;
+/// when the instance resumes, its commit is refused as fenced. The host cannot
+/// tell a timeout's bump from a newer incarnation's, so it drops its producer
+/// and stores and rejoins (as Kafka Streams does on InvalidProducerEpoch); its
+/// stores are restored from the committed changelog and every invariant holds.
+#[test]
+fn a_slow_instance_outlived_by_its_transaction_recovers() {
+    let mut slow = chaos_with_only(vec![TimelineEvent {
+        at_ms: 1_000,
+        action: TimelineAction::PauseInstance {
+            instance: 0,
+            duration_ms: Some(1_500),
+        },
+    }]);
+    slow.cluster.session_timeout_ms = 3_000;
+    slow.cluster.transaction_timeout_ms = 1_000;
+    let mut timed_out = 0;
+    for seed in 0..4 {
+        let report = run_seed(&slow, seed);
+        assert!(report.passed(), "seed {seed}: {:?}", report.violations);
+        let expired = report.history.entries().iter().any(|entry| {
+            matches!(&entry.step, Step::Fault { fault } if fault.contains("session timeout"))
+        });
+        assert!(!expired, "seed {seed}: the pause is within the session");
+        timed_out += usize::from(report.history.entries().iter().any(|entry| {
+            matches!(&entry.step, Step::Fault { fault } if fault.starts_with("transaction timeout"))
+        }));
+    }
+    assert!(
+        timed_out >= 2,
+        "the paused transaction times out on most seeds"
+    );
+}
