@@ -134,3 +134,73 @@ fn a_slow_instance_outlived_by_its_transaction_recovers() {
         "the paused transaction times out on most seeds"
     );
 }
+
+/// A broker restart that healing ends early must not restart the coordinators
+/// a second time when its own downtime runs out: that renewed every session,
+/// so a member that crashed before the heal expired a whole session late.
+#[test]
+fn a_restart_ended_by_healing_does_not_renew_sessions_again() {
+    let mut scenario = chaos_with_only(vec![
+        TimelineEvent {
+            at_ms: 3_700,
+            action: TimelineAction::CrashInstance { instance: 0 },
+        },
+        TimelineEvent {
+            at_ms: 3_800,
+            action: TimelineAction::BrokerRestart { downtime_ms: 1_000 },
+        },
+    ]);
+    scenario.phases.safety_duration_ms = 4_000;
+    let session_us = scenario.cluster.session_timeout_ms * 1000;
+    let heal_us = 4_000_000;
+    let report = run_seed(&scenario, 0);
+    let expired_at_us = report
+        .history
+        .entries()
+        .iter()
+        .find(|entry| {
+            matches!(&entry.step, Step::Fault { fault } if fault.starts_with("session timeout"))
+        })
+        .map(|entry| entry.at_us)
+        .expect("the crashed member expires");
+    assert!(
+        expired_at_us <= heal_us + session_us + 20_000,
+        "expired at {expired_at_us} us, a session after the heal is {} us",
+        heal_us + session_us
+    );
+}
+
+/// Garbage queued behind a halted processor was never read: the simulator
+/// records where the group stopped (`input_consumed`), so S6 counts it as
+/// pending and the run ends on L1 (exit 4), not on S6 (exit 3).
+#[test]
+fn garbage_behind_a_halted_processor_is_pending_not_lost() {
+    use marlow_scenarios::DesignKind;
+    let mut halted = scenario("w3-check-then-act", Some(DesignKind::Hardened));
+    halted.faults.timeline.push(TimelineEvent {
+        at_ms: 2_000,
+        action: TimelineAction::InjectUndecodable {
+            topic: "commands".into(),
+            count: 3,
+        },
+    });
+    let report = run_seed(&halted, 0);
+    let entries = report.history.entries();
+    assert!(entries
+        .iter()
+        .any(|entry| matches!(entry.step, Step::InputConsumed { .. })));
+    assert_eq!(
+        report.headline().map(|v| v.invariant),
+        Some(Invariant::L1),
+        "{:?}",
+        report.violations
+    );
+    // Without where the group stopped, the same history is judged lost (S6).
+    let without: Vec<_> = entries
+        .iter()
+        .filter(|entry| !matches!(entry.step, Step::InputConsumed { .. }))
+        .cloned()
+        .collect();
+    let violations = check_history(&without, &check_config(&halted));
+    assert!(violations.iter().any(|v| v.invariant == Invariant::S6));
+}

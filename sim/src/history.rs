@@ -74,9 +74,10 @@ pub enum Step {
     /// The run ended; liveness checkers judge what is still pending.
     End,
     /// How far the processor's group had consumed an input partition when the run
-    /// ended: `next_offset` is its committed offset (`None`: nothing committed). Real
-    /// mode writes one per partition left behind its end (a stall); the simulator does
-    /// not. An undecodable record at or past it was never read: pending, not lost (S6).
+    /// ended: `next_offset` is its committed offset (`None`: nothing committed). Both
+    /// modes write one per input partition left behind its end (a stall, or a processor
+    /// that halted). An undecodable record at or past it was never read: pending, not
+    /// lost (S6).
     /// Appended last: the trace hash encodes a step's variant by its index.
     InputConsumed {
         topic: String,

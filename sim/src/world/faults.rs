@@ -270,6 +270,11 @@ impl World {
     }
 
     pub(super) fn broker_up(&mut self) {
+        if self.cluster.is_up() {
+            // Healing brought it up early; the restart's own BrokerUp must not
+            // restart the coordinators again (that would renew every session).
+            return;
+        }
         let now = self.scheduler.now_us();
         self.cluster.broker_up(now);
         self.push_history(Step::Fault {

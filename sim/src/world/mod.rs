@@ -315,8 +315,35 @@ impl World {
             return;
         }
         self.observe_all();
+        self.record_input_left_behind();
         self.push_history(Step::End);
         self.ended = true;
+    }
+
+    /// Where the group stopped consuming each input partition it left behind
+    /// its end (a stall, or a processor that halted), as real mode records it:
+    /// garbage queued behind it was never read, so it is pending, not lost (S6).
+    fn record_input_left_behind(&mut self) {
+        let committed = self.cluster.all_committed_offsets(APP_GROUP);
+        let topics: Vec<String> = self.input_partitions.keys().cloned().collect();
+        for topic in topics {
+            let partitions = self.cluster.partition_count(&topic).unwrap_or(0);
+            for partition in 0..partitions {
+                let Some(log) = self.cluster.log(&topic, partition) else {
+                    continue;
+                };
+                let end = log.high_watermark();
+                let tp = crate::cluster::TopicPartition::new(&topic, partition);
+                let next_offset = committed.get(&tp).copied();
+                if next_offset.unwrap_or(log.log_start_offset()) < end {
+                    self.push_history(Step::InputConsumed {
+                        topic: topic.clone(),
+                        partition,
+                        next_offset,
+                    });
+                }
+            }
+        }
     }
 }
 
