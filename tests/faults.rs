@@ -86,7 +86,7 @@ fn hardened_fails_closed_when_its_input_is_repartitioned() {
             .filter(|entry| matches!(entry.step, Step::Halted { .. }))
             .count();
         assert!(
-            halted >= 1 && halted <= 4,
+            (1..=4).contains(&halted),
             "each instance halts once: {halted}"
         );
     }

@@ -161,6 +161,7 @@ impl SweepTable {
     }
 
     /// The line and exit code a failed seed is listed with.
+    #[cfg(test)]
     pub fn failure(&self, seed: u64) -> Option<(&str, i32)> {
         self.failures
             .get(&seed)

@@ -80,7 +80,7 @@ impl World {
                 slot.expect("a batch's store writes belong to a slot the instance still holds");
             slot.store.apply(before);
         }
-        for (tp, _) in &batch.positions {
+        for tp in batch.positions.keys() {
             assert!(
                 self.instances[i].positions.get(tp) == self.instances[i].committed.get(tp),
                 "an uncommitted batch must not have moved the position of {tp:?}"
