@@ -20,7 +20,9 @@ pub struct InternalFailure {
 
 impl fmt::Display for InternalFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "internal assertion: {}", self.message)?;
+        // One line: `assert_eq!` spreads left and right over several.
+        let lines: Vec<&str> = self.message.lines().map(str::trim).collect();
+        write!(f, "internal assertion: {}", lines.join("; "))?;
         if let Some(location) = &self.location {
             write!(f, " at {location}")?;
         }
@@ -108,6 +110,7 @@ mod tests {
         let location = failure.location.clone().expect("the hook saw the location");
         assert!(location.contains("panics.rs"), "{location}");
         assert!(failure.to_string().starts_with("internal assertion: "));
+        assert!(!failure.to_string().contains('\n'), "one line: {failure}");
     }
 
     #[test]
