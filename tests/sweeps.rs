@@ -2,9 +2,10 @@
 //! pass every seed of every scenario (the weak-point scenarios too, which were
 //! written to break the seed design), with one stated exception: the
 //! `add_partitions` step of `w3-check-then-act`. Growing a keyed, stateful
-//! topic moves accounts away from their state; no processor design survives
-//! that (Kafka Streams forbids it too), so the hardened design runs W3 without
-//! that step, and a separate test shows that the step is what breaks it.
+//! topic moves accounts away from their state; no processor design can go on
+//! answering after that (Kafka Streams forbids it too), so the hardened design
+//! runs W3 without that step, and a separate test shows that with it the
+//! hardened design fails closed (halts, exit 4) rather than answer wrongly.
 //! A failure prints its repro line.
 
 use marlow_scenarios::{shipped_names, DesignKind, Scenario, TimelineAction};
@@ -50,15 +51,24 @@ fn without_repartitioning(mut scenario: Scenario) -> Scenario {
     scenario
 }
 
-/// The stated exception, shown: with its `add_partitions` step, W3 breaks
-/// the hardened design too (commands reach a partition without the account's
-/// state), so the exclusion above hides nothing else.
+/// The stated exception, shown: with its `add_partitions` step, W3 would put
+/// commands on partitions without their accounts' state, so the hardened
+/// design fails closed: it halts and the run ends on liveness (L1, exit 4),
+/// never with a wrong answer. The exclusion above hides nothing else.
 #[test]
-fn repartitioning_breaks_even_the_hardened_design() {
+fn repartitioning_makes_the_hardened_design_fail_closed() {
     let scenario = scenario("w3-check-then-act", Some(DesignKind::Hardened));
-    let broken = (0..4).any(|seed| !run_seed(&scenario, seed).passed());
-    assert!(
-        broken,
-        "adding partitions no longer breaks the hardened design: drop the exception"
-    );
+    for seed in 0..4 {
+        let report = run_seed(&scenario, seed);
+        let violation = report.headline().expect("a halted processor leaves work");
+        assert!(
+            report.violations.iter().all(|v| v.invariant.is_liveness()),
+            "seed {seed}: a safety violation under repartitioning: {violation}\n    {}",
+            repro("w3-check-then-act", &report)
+        );
+        assert!(
+            violation.message.contains("the processor halted"),
+            "{violation}"
+        );
+    }
 }

@@ -1,11 +1,12 @@
 //! The subcommands: argument types and what each does. Scenario and argument
 //! problems are reported as one clear line and exit code 2, never a panic.
 
-use crate::report::{print_summary, print_violation, repro_line, SweepTable};
+use crate::report::{print_internal, print_summary, print_violation, repro_line, SweepTable};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use marlow_scenarios::{DesignKind, Scenario};
-use marlow_sim::run::{run as run_once, RunOptions, RunReport};
+use marlow_sim::panics::InternalFailure;
+use marlow_sim::run::{design_name, run_catching, RunOptions, RunReport};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -142,7 +143,13 @@ pub fn run(args: RunArgs) -> i32 {
         seed: args.seed,
         ..RunOptions::default()
     };
-    let (report, wall) = timed(|| run_once(&scenario, &options));
+    let (report, wall) = timed(|| run_catching(&scenario, &options));
+    let report = match report {
+        Ok(report) => report,
+        Err(failure) => {
+            return internal_failure(&args.scenario.scenario, &scenario, args.seed, &failure)
+        }
+    };
     print_summary(&report, wall);
     if let Some(path) = &args.history {
         if let Err(code) = write_history(&report, path) {
@@ -153,10 +160,25 @@ pub fn run(args: RunArgs) -> i32 {
         print_violation(&report, violation, &[]);
         out!(
             "\nreproduce with:\n  {}",
-            repro_line(&args.scenario.scenario, &report)
+            repro_line(&args.scenario.scenario, report.seed, report.design)
         );
     }
     report.exit_code()
+}
+
+/// A run that panicked: its verdict, the line that replays it, exit 1.
+fn internal_failure(
+    scenario_arg: &str,
+    scenario: &Scenario,
+    seed: u64,
+    failure: &InternalFailure,
+) -> i32 {
+    print_internal(scenario, seed, failure);
+    out!(
+        "\nreproduce with:\n  {}",
+        repro_line(scenario_arg, seed, design_name(scenario))
+    );
+    EXIT_INTERNAL
 }
 
 pub fn repro(args: ReproArgs) -> i32 {
@@ -167,7 +189,13 @@ pub fn repro(args: ReproArgs) -> i32 {
         seed: args.seed,
         ..RunOptions::default()
     };
-    let (first, wall) = timed(|| run_once(&scenario, &first_options));
+    let (first, wall) = timed(|| run_catching(&scenario, &first_options));
+    let first = match first {
+        Ok(first) => first,
+        Err(failure) => {
+            return internal_failure(&args.scenario.scenario, &scenario, args.seed, &failure)
+        }
+    };
     // Replay once more, keeping the readable trace up to the violation, and
     // compare: a repro that does not reproduce is a bug.
     let lines = if args.trace {
@@ -180,7 +208,17 @@ pub fn repro(args: ReproArgs) -> i32 {
         readable_trace_lines: lines,
         trace_until_us: first.headline().map(|violation| violation.at_us),
     };
-    let report = run_once(&scenario, &options);
+    let report = match run_catching(&scenario, &options) {
+        Ok(report) => report,
+        Err(failure) => {
+            // It passed once and panicked on replay: not deterministic.
+            eprintln!(
+                "determinism violation: seed {} panicked only on replay: {failure}",
+                args.seed
+            );
+            return EXIT_DETERMINISM;
+        }
+    };
     print_summary(&report, wall);
     if let Some(path) = &args.history {
         if let Err(code) = write_history(&report, path) {
@@ -229,35 +267,117 @@ pub fn sweep(args: SweepArgs) -> i32 {
         )
         .expect("valid progress template"),
     );
-    let next = AtomicU64::new(seeds.start);
-    let table = Mutex::new(SweepTable::default());
-    let (_, wall) = timed(|| {
-        std::thread::scope(|scope| {
-            for _ in 0..jobs {
-                scope.spawn(|| loop {
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= seeds.end {
-                        break;
-                    }
-                    let report = run_once(
-                        &scenario,
-                        &RunOptions {
-                            seed,
-                            ..RunOptions::default()
-                        },
-                    );
-                    let mut table = table
-                        .lock()
-                        .expect("no thread panics while holding the table");
-                    table.add(&report);
-                    bar.set_message(table.progress_message());
-                    bar.inc(1);
-                });
-            }
-        });
+    let run_seed = |seed| {
+        let options = RunOptions {
+            seed,
+            ..RunOptions::default()
+        };
+        run_catching(&scenario, &options)
+    };
+    let (table, wall) = timed(|| {
+        sweep_seeds(seeds, jobs, &run_seed, |table| {
+            bar.set_message(table.progress_message());
+            bar.inc(1);
+        })
     });
     bar.finish_and_clear();
-    let table = table.into_inner().expect("threads are done");
     table.print(&args.scenario.scenario, &scenario, wall);
     table.exit_code()
+}
+
+/// Runs every seed of `seeds` on `jobs` threads (parallel across seeds, never
+/// within one) and gathers the results. A seed whose run panicked is a failed
+/// seed like any other; the sweep goes on.
+fn sweep_seeds(
+    seeds: std::ops::Range<u64>,
+    jobs: usize,
+    run_seed: &(dyn Fn(u64) -> Result<RunReport, InternalFailure> + Sync),
+    progress: impl Fn(&SweepTable) + Sync,
+) -> SweepTable {
+    let next = AtomicU64::new(seeds.start);
+    let table = Mutex::new(SweepTable::default());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= seeds.end {
+                    break;
+                }
+                let result = run_seed(seed);
+                let mut table = table
+                    .lock()
+                    .expect("no thread panics while holding the table");
+                match &result {
+                    Ok(report) => table.add(report),
+                    Err(failure) => table.add_internal(seed, failure),
+                }
+                progress(&table);
+            });
+        }
+    });
+    table.into_inner().expect("threads are done")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marlow_sim::panics::catch;
+    use marlow_sim::run::{EXIT_INTERNAL, EXIT_PASS};
+
+    /// A small, fault-free scenario: a few clients for a short safety phase.
+    fn small_scenario() -> Scenario {
+        let mut scenario = Scenario::load_named("baseline").expect("baseline is shipped");
+        scenario.workload.clients = 10;
+        scenario.workload.accounts = 5;
+        scenario.phases.safety_duration_ms = 300;
+        scenario
+    }
+
+    #[test]
+    fn a_panicking_seed_fails_alone_and_the_sweep_goes_on() {
+        let scenario = small_scenario();
+        let run_seed = |seed: u64| {
+            catch(|| {
+                // An internal assertion that breaks on one seed only.
+                assert_ne!(seed, 2, "planted assertion on seed {seed}");
+                marlow_sim::run::run(
+                    &scenario,
+                    &RunOptions {
+                        seed,
+                        ..RunOptions::default()
+                    },
+                )
+            })
+        };
+        let table = sweep_seeds(0..4, 2, &run_seed, |_| {});
+        assert_eq!(table.progress_message(), "3 passed, 1 failed");
+        assert_eq!(table.exit_code(), EXIT_INTERNAL);
+        let (line, code) = table.failure(2).expect("seed 2 is listed");
+        assert_eq!(code, EXIT_INTERNAL);
+        assert!(
+            line.starts_with("internal assertion: ")
+                && line.contains("planted assertion on seed 2"),
+            "{line}"
+        );
+        assert!(
+            line.contains("commands.rs:"),
+            "the location is named: {line}"
+        );
+        // The same sweep without the planted assertion passes.
+        let clean = sweep_seeds(
+            0..4,
+            2,
+            &|seed| {
+                run_catching(
+                    &scenario,
+                    &RunOptions {
+                        seed,
+                        ..RunOptions::default()
+                    },
+                )
+            },
+            |_| {},
+        );
+        assert_eq!(clean.exit_code(), EXIT_PASS);
+    }
 }

@@ -4,7 +4,8 @@
 use marlow_scenarios::Scenario;
 use marlow_sim::check::{related_entries, Violation};
 use marlow_sim::history::HistoryEntry;
-use marlow_sim::run::{RunReport, EXIT_LIVENESS, EXIT_PASS, EXIT_SAFETY};
+use marlow_sim::panics::InternalFailure;
+use marlow_sim::run::{RunReport, EXIT_INTERNAL, EXIT_LIVENESS, EXIT_PASS, EXIT_SAFETY};
 use marlow_sim::trace::TraceLine;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,11 +16,19 @@ const STORY_ENTRIES: usize = 12;
 const LISTED_FAILURES: usize = 20;
 
 /// The command that replays a run exactly.
-pub fn repro_line(scenario_arg: &str, report: &RunReport) -> String {
-    format!(
-        "cargo run --release -p marlow-cli -- repro {scenario_arg} --seed {} --design {} --trace",
-        report.seed, report.design
-    )
+pub fn repro_line(scenario_arg: &str, seed: u64, design: &str) -> String {
+    format!("cargo run --release -p marlow-cli -- repro {scenario_arg} --seed {seed} --design {design} --trace")
+}
+
+/// A run that panicked: the seed failed with an internal assertion (exit 1).
+/// The message is printed once, here; the quiet hook kept the default one out.
+pub fn print_internal(scenario: &Scenario, seed: u64, failure: &InternalFailure) {
+    let design = marlow_sim::run::design_name(scenario);
+    out!(
+        "FAIL  scenario {}  design {design}  seed {seed}",
+        scenario.name
+    );
+    out!("  {failure}");
 }
 
 pub fn print_summary(report: &RunReport, wall: Duration) {
@@ -121,6 +130,9 @@ pub struct SweepTable {
     passed: u64,
     by_invariant: BTreeMap<String, u64>,
     failures: BTreeMap<u64, (String, i32)>,
+    /// Seeds whose run panicked (an internal assertion), counted apart from
+    /// invariant violations: they are bugs in the harness or a design's asserts.
+    internal: u64,
     simulated_us: u64,
 }
 
@@ -140,6 +152,22 @@ impl SweepTable {
         }
     }
 
+    /// A seed whose run panicked: failed, exit 1, listed with its repro line.
+    pub fn add_internal(&mut self, seed: u64, failure: &InternalFailure) {
+        self.runs += 1;
+        self.internal += 1;
+        self.failures
+            .insert(seed, (failure.to_string(), EXIT_INTERNAL));
+    }
+
+    /// The line and exit code a failed seed is listed with.
+    #[cfg(test)]
+    pub fn failure(&self, seed: u64) -> Option<(&str, i32)> {
+        self.failures
+            .get(&seed)
+            .map(|(line, code)| (line.as_str(), *code))
+    }
+
     pub fn progress_message(&self) -> String {
         format!("{} passed, {} failed", self.passed, self.runs - self.passed)
     }
@@ -156,6 +184,10 @@ impl SweepTable {
         for (invariant, count) in &self.by_invariant {
             out!("    {invariant:<40} {count} seeds");
         }
+        if self.internal > 0 {
+            let label = "internal assertion (the run panicked)";
+            out!("    {label:<40} {} seeds", self.internal);
+        }
         out!(
             "  time          {:.1} s simulated in {:.1} s wall ({:.1} ms wall per seed)",
             self.simulated_us as f64 / 1e6,
@@ -168,9 +200,7 @@ impl SweepTable {
         out!("\nfailing seeds (first {LISTED_FAILURES}):");
         for (seed, (line, _)) in self.failures.iter().take(LISTED_FAILURES) {
             out!("  seed {seed}: {line}");
-            out!(
-                "    cargo run --release -p marlow-cli -- repro {scenario_arg} --seed {seed} --design {design} --trace"
-            );
+            out!("    {}", repro_line(scenario_arg, *seed, design));
         }
     }
 
@@ -180,6 +210,8 @@ impl SweepTable {
             EXIT_SAFETY
         } else if codes.contains(&EXIT_LIVENESS) {
             EXIT_LIVENESS
+        } else if codes.contains(&EXIT_INTERNAL) {
+            EXIT_INTERNAL
         } else {
             EXIT_PASS
         }

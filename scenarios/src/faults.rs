@@ -46,6 +46,11 @@ pub struct Faults {
     /// An extra log-cleaner run (retention and compaction) outside
     /// `cluster.log_cleaner_interval_ms`.
     pub compaction_run_per_s: f64,
+    /// Probability per transaction (exactly-once only) that one of its requests
+    /// (a produce, the offsets, or the commit) fails with an abortable error
+    /// (Kafka's TRANSACTION_ABORTABLE): the instance aborts, rolls its stores
+    /// back to the committed state, and carries on in the same generation.
+    pub transaction_abortable_probability: f64,
     /// Faults at fixed simulated times, in time order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<TimelineEvent>,
@@ -68,6 +73,7 @@ impl Default for Faults {
             latency_spike_probability: 0.0,
             latency_spike_us: MinMax::new(10_000, 200_000),
             compaction_run_per_s: 0.0,
+            transaction_abortable_probability: 0.0,
             timeline: Vec::new(),
         }
     }
@@ -76,7 +82,7 @@ impl Default for Faults {
 impl Faults {
     /// Every random fault's probability or rate with its field name, in the
     /// order `swarm_draw` draws them.
-    pub fn rates(&self) -> [(&'static str, f64); 9] {
+    pub fn rates(&self) -> [(&'static str, f64); 10] {
         [
             ("instance_crash_per_s", self.instance_crash_per_s),
             ("instance_pause_per_s", self.instance_pause_per_s),
@@ -90,10 +96,14 @@ impl Faults {
             ("undecodable_per_s", self.undecodable_per_s),
             ("latency_spike_probability", self.latency_spike_probability),
             ("compaction_run_per_s", self.compaction_run_per_s),
+            (
+                "transaction_abortable_probability",
+                self.transaction_abortable_probability,
+            ),
         ]
     }
 
-    fn rates_mut(&mut self) -> [&mut f64; 9] {
+    fn rates_mut(&mut self) -> [&mut f64; 10] {
         [
             &mut self.instance_crash_per_s,
             &mut self.instance_pause_per_s,
@@ -104,6 +114,7 @@ impl Faults {
             &mut self.undecodable_per_s,
             &mut self.latency_spike_probability,
             &mut self.compaction_run_per_s,
+            &mut self.transaction_abortable_probability,
         ]
     }
 
@@ -167,6 +178,7 @@ mod tests {
             undecodable_per_s: rate,
             latency_spike_probability: rate,
             compaction_run_per_s: rate,
+            transaction_abortable_probability: rate,
             ..Faults::default()
         }
     }
@@ -194,7 +206,7 @@ mod tests {
         let drawn = faults.swarm_draw(|| script.next().unwrap_or(0.0));
         assert!(!drawn.swarm, "a drawn mix is concrete");
         let rates: Vec<f64> = drawn.rates().iter().map(|(_, r)| *r).collect();
-        assert_eq!(rates, [0.4, 0.0, 0.4, 0.0, 0.4, 0.0, 0.4, 0.0, 0.4]);
+        assert_eq!(rates, [0.4, 0.0, 0.4, 0.0, 0.4, 0.0, 0.4, 0.0, 0.4, 0.0]);
         for ((_, drawn), (_, limit)) in drawn.rates().iter().zip(faults.rates()) {
             assert!(*drawn <= limit, "a drawn rate never exceeds the scenario's");
         }

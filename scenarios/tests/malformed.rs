@@ -43,6 +43,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("[workload.skew]\nzipf_exponent = inf\n", "workload.skew.zipf_exponent", "from 0 to 5"),
     ("[workload.mix]\ndeposit = 0\nwithdraw = 0\nadd_owner = 0\nremove_owner = 0\n", "workload.mix", "at least one operation weight"),
     ("[faults]\nproducer_duplicate_probability = 1.5\n", "faults.producer_duplicate_probability", "from 0 to 1"),
+    ("[faults]\ntransaction_abortable_probability = 1.5\n", "faults.transaction_abortable_probability", "from 0 to 1"),
     ("[faults]\ninstance_crash_per_s = nan\n", "faults.instance_crash_per_s", "found NaN"),
     ("[faults]\nbroker_restart_per_s = 1000.0\n", "faults.broker_restart_per_s", "per simulated second"),
     ("[phases]\nsafety_duration_ms = 0\n", "phases.safety_duration_ms", "from 1 to"),

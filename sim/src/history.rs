@@ -74,9 +74,10 @@ pub enum Step {
     /// The run ended; liveness checkers judge what is still pending.
     End,
     /// How far the processor's group had consumed an input partition when the run
-    /// ended: `next_offset` is its committed offset (`None`: nothing committed). Real
-    /// mode writes one per partition left behind its end (a stall); the simulator does
-    /// not. An undecodable record at or past it was never read: pending, not lost (S6).
+    /// ended: `next_offset` is its committed offset (`None`: nothing committed). Both
+    /// modes write one per input partition left behind its end (a stall, or a processor
+    /// that halted). An undecodable record at or past it was never read: pending, not
+    /// lost (S6).
     /// Appended last: the trace hash encodes a step's variant by its index.
     InputConsumed {
         topic: String,
@@ -114,6 +115,12 @@ pub enum Step {
         last_offset: u64,
         records: u64,
     },
+    /// An app instance stopped processing for good, failing closed rather than
+    /// risk a wrong answer (the hardened design when its input topic is
+    /// repartitioned under its stores). Nothing it reads afterwards is
+    /// answered, so the liveness checkers name `reason` as the cause.
+    /// Appended last: the trace hash encodes a step's variant by its index.
+    Halted { instance: u32, reason: String },
 }
 
 /// The identity of a run, written as its history's first entry.

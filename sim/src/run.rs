@@ -5,6 +5,7 @@
 
 use crate::check::{check_history, CheckConfig, Violation};
 use crate::history::History;
+use crate::panics::{catch, InternalFailure};
 use crate::trace::{TraceHash, TraceLine};
 use crate::world::{Counters, World};
 use marlow_model::DesignConfig;
@@ -38,6 +39,8 @@ pub struct RunReport {
 
 /// Exit codes of `marlow`, as DESIGN.md fixes them.
 pub const EXIT_PASS: i32 = 0;
+/// A run panicked: an internal assertion, reported per seed (see `run_catching`).
+pub const EXIT_INTERNAL: i32 = 1;
 pub const EXIT_SAFETY: i32 = 3;
 pub const EXIT_LIVENESS: i32 = 4;
 
@@ -104,4 +107,13 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
         trace_lines: world.trace.lines().cloned().collect(),
         history: std::mem::take(&mut world.history),
     }
+}
+
+/// `run`, with a panic inside the run (a broken internal assertion) turned into
+/// an `InternalFailure` for this seed, so a sweep reports it and goes on.
+pub fn run_catching(
+    scenario: &Scenario,
+    options: &RunOptions,
+) -> Result<RunReport, InternalFailure> {
+    catch(|| run(scenario, options))
 }

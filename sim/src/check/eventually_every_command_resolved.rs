@@ -2,7 +2,8 @@
 //! gets an answer within `outcome_bound_us`: an outcome (told to its client or
 //! committed), its event (the seed design answers acceptance only that way),
 //! or a dead letter carrying it. At the end of the run nothing may be pending;
-//! the violation names what is.
+//! the violation names what is, and, when an instance halted (failed closed),
+//! why it halted.
 
 use super::deadlines::Deadlines;
 use super::id_map::CommandMap;
@@ -24,6 +25,8 @@ pub struct EventuallyEveryCommandResolved {
     items: CommandMap<Item>,
     deadlines: Deadlines<CommandId>,
     last_seq: u64,
+    /// The first reason an app instance gave for halting, if one did.
+    halted: Option<String>,
 }
 
 impl EventuallyEveryCommandResolved {
@@ -32,6 +35,7 @@ impl EventuallyEveryCommandResolved {
             items: CommandMap::default(),
             deadlines: Deadlines::new(config.outcome_bound_us),
             last_seq: 0,
+            halted: None,
         }
     }
 
@@ -75,6 +79,10 @@ impl EventuallyEveryCommandResolved {
     }
 
     fn violation(&self, seq: u64, at_us: u64, id: CommandId, message: String) -> Violation {
+        let message = match &self.halted {
+            Some(reason) => format!("{message}: {reason}"),
+            None => message,
+        };
         let violation = Violation::at_seq(Invariant::L1, seq, at_us, message).with_command(id);
         match self.items.get(&id) {
             Some(item) => violation.with_account(item.account),
@@ -116,6 +124,9 @@ impl Checker for EventuallyEveryCommandResolved {
                 _ => {}
             },
             Step::Heal => self.on_heal(entry.at_us),
+            Step::Halted { reason, .. } => {
+                self.halted.get_or_insert_with(|| reason.clone());
+            }
             _ => {}
         }
         None
@@ -214,6 +225,24 @@ mod tests {
             "{}",
             violation.message
         );
+    }
+
+    #[test]
+    fn a_halted_processor_is_named_as_the_cause() {
+        let mut story = Story::new();
+        let stranded = story.deposit_command(2, 7, 70, 100);
+        story.invoke(&stranded);
+        let reason = "commands grew from 2 to 4 partitions; the processor halted";
+        story.push(Step::Halted {
+            instance: 0,
+            reason: reason.into(),
+        });
+        story.heal();
+        story.end();
+        let violation = run(&story).expect("the stranded command is named");
+        assert_eq!(violation.invariant, Invariant::L1);
+        assert_eq!(violation.command, Some(stranded.id));
+        assert!(violation.message.ends_with(reason), "{}", violation.message);
     }
 
     #[test]

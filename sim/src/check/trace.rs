@@ -56,7 +56,8 @@ fn concerns(entry: &HistoryEntry, account: Option<AccountId>, command: Option<Co
         Step::Fault { .. }
         | Step::Rebalance { .. }
         | Step::Undecodable { .. }
-        | Step::InputConsumed { .. } => true,
+        | Step::InputConsumed { .. }
+        | Step::Halted { .. } => true,
         Step::Heal | Step::End => true,
         Step::DuplicateSend { command: id, .. } => is_command(*id),
         Step::Header(_) | Step::Removed { .. } => true,

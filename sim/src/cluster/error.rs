@@ -92,6 +92,10 @@ pub enum ClusterError {
     /// A transaction holds uncommitted offsets for a requested partition (retriable).
     #[error("unstable offset commit in group {group}: a transaction holds pending offsets")]
     UnstableOffsetCommit { group: String },
+    /// The transaction cannot complete but the producer is healthy (Kafka's
+    /// TRANSACTION_ABORTABLE): abort it and go on with the same producer.
+    #[error("transaction abortable: {0}")]
+    TransactionAbortable(&'static str),
 }
 
 impl ClusterError {
@@ -118,6 +122,7 @@ impl ClusterError {
             ClusterError::InvalidRecord(_) => 87,
             ClusterError::UnstableOffsetCommit { .. } => 88,
             ClusterError::ProducerFenced { .. } => 90,
+            ClusterError::TransactionAbortable(_) => 120,
         }
     }
 

@@ -97,6 +97,20 @@ pub enum Choice {
     },
     /// A broker request took a latency spike.
     LatencySpike { micros: u64 },
+    /// A transaction of this instance will fail with an abortable error.
+    AbortableError { instance: u32, stage: AbortStage },
+}
+
+/// Where in a transaction an abortable error strikes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum AbortStage {
+    /// The produce of the record with this index in the batch fails (the ones
+    /// before it are already in the log, inside the transaction).
+    Produce { record: usize },
+    /// AddOffsetsToTxn / TxnOffsetCommit fails.
+    Offsets,
+    /// EndTxn(commit) fails.
+    Commit,
 }
 
 /// A trace step: an event firing, or a choice drawn.

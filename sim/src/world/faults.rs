@@ -235,9 +235,14 @@ impl World {
             let length = self.fault_rng.random_range(1..24);
             let bytes: Vec<u8> = (0..length).map(|_| self.fault_rng.random()).collect();
             let record = NewRecord::new(Some(Bytes::from_static(b"0")), Some(Bytes::from(bytes)));
-            let _ = self
-                .cluster
-                .produce(topic, partition, ProduceBatch::plain(vec![record]), now);
+            let produced =
+                self.cluster
+                    .produce(topic, partition, ProduceBatch::plain(vec![record]), now);
+            // Garbage from the fault plan is input like a client's: S6 must see
+            // it, or a build that silently drops it passes.
+            if let Ok(ack) = produced {
+                self.note_undecodable(topic, partition, ack.base_offset);
+            }
             self.observer.mark(topic, partition);
         }
     }
@@ -265,6 +270,11 @@ impl World {
     }
 
     pub(super) fn broker_up(&mut self) {
+        if self.cluster.is_up() {
+            // Healing brought it up early; the restart's own BrokerUp must not
+            // restart the coordinators again (that would renew every session).
+            return;
+        }
         let now = self.scheduler.now_us();
         self.cluster.broker_up(now);
         self.push_history(Step::Fault {

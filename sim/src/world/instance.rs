@@ -44,6 +44,11 @@ pub struct PendingBatch {
     pub positions: BTreeMap<TopicPartition, u64>,
     /// Partitions this batch's transaction touched.
     pub touched: Vec<TopicPartition>,
+    /// What each store write replaced, in write order, per (task index,
+    /// partition): undone in reverse when the batch's transaction aborts.
+    pub undo: Vec<(usize, u32, StoreWrite)>,
+    /// Exactly-once: an abortable error was drawn for this batch's commit.
+    pub abort_at_commit: bool,
 }
 
 pub struct Instance {
@@ -73,6 +78,9 @@ pub struct Instance {
     pub joining_since_us: u64,
     /// Events that arrived while paused, replayed in order on resume.
     pub deferred: Vec<SimEvent>,
+    /// Why the instance stopped processing for good (it fails closed); kept
+    /// across crashes, since a restart finds the same cause.
+    pub halted: Option<String>,
 }
 
 impl Instance {
@@ -92,6 +100,7 @@ impl Instance {
             next_batch_id: 0,
             joining_since_us: 0,
             deferred: Vec::new(),
+            halted: None,
         }
     }
 

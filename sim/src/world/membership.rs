@@ -292,6 +292,15 @@ impl World {
                 fault: format!("session timeout: {group} dropped {}", member.0),
             });
         }
+        for timed_out in &report.aborted_transactions {
+            // Recorded so a reader sees why a slow instance is fenced next.
+            self.push_history(Step::Fault {
+                fault: format!(
+                    "transaction timeout: the coordinator aborted {} and bumped its epoch to {}",
+                    timed_out.transactional_id, timed_out.new_epoch
+                ),
+            });
+        }
         if !report.aborted_transactions.is_empty() {
             self.counters.aborted_transactions += report.aborted_transactions.len() as u64;
             self.observe_all();

@@ -4,9 +4,11 @@
 //! in the trace, handle it. Faults fire during the safety phase; at `Heal`
 //! they stop and everything pending must finish within the liveness bound.
 
+mod abortable;
 mod atm;
 pub mod events;
 mod faults;
+mod halt;
 pub mod instance;
 mod membership;
 mod observer;
@@ -61,8 +63,14 @@ pub struct World {
     pub counters: Counters,
     pub(crate) latency_rng: SimRng,
     pub(crate) fault_rng: SimRng,
+    /// Draws abortable transaction errors; its own stream, so turning them on
+    /// leaves every other draw of the seed as it was.
+    pub(crate) abortable_rng: SimRng,
     pub(crate) healed: bool,
     pub(crate) ended: bool,
+    /// Each input topic's partition count when the run began: the count the
+    /// task stores are built for.
+    pub(crate) input_partitions: std::collections::BTreeMap<String, u32>,
 }
 
 impl World {
@@ -114,8 +122,10 @@ impl World {
             counters: Counters::default(),
             latency_rng: streams.stream("broker/latency"),
             fault_rng: streams.stream("faults"),
+            abortable_rng: streams.stream("faults/abortable"),
             healed: false,
             ended: false,
+            input_partitions: std::collections::BTreeMap::new(),
         };
         world.push_history(Step::Header(RunHeader::new(scenario, seed, "simulated")));
         world.create_topics();
@@ -141,6 +151,12 @@ impl World {
             let config =
                 TopicConfig::new(cluster.partitions_of(input)).with_cleanup(Cleanup::Compact);
             names.push((changelog_topic(task.as_ref()), config));
+        }
+        for task in &self.tasks {
+            for topic in task.input_topics() {
+                let count = cluster.partitions_of(topic);
+                self.input_partitions.insert(topic.to_string(), count);
+            }
         }
         for (name, config) in names {
             self.cluster
@@ -301,8 +317,35 @@ impl World {
             return;
         }
         self.observe_all();
+        self.record_input_left_behind();
         self.push_history(Step::End);
         self.ended = true;
+    }
+
+    /// Where the group stopped consuming each input partition it left behind
+    /// its end (a stall, or a processor that halted), as real mode records it:
+    /// garbage queued behind it was never read, so it is pending, not lost (S6).
+    fn record_input_left_behind(&mut self) {
+        let committed = self.cluster.all_committed_offsets(APP_GROUP);
+        let topics: Vec<String> = self.input_partitions.keys().cloned().collect();
+        for topic in topics {
+            let partitions = self.cluster.partition_count(&topic).unwrap_or(0);
+            for partition in 0..partitions {
+                let Some(log) = self.cluster.log(&topic, partition) else {
+                    continue;
+                };
+                let end = log.high_watermark();
+                let tp = crate::cluster::TopicPartition::new(&topic, partition);
+                let next_offset = committed.get(&tp).copied();
+                if next_offset.unwrap_or(log.log_start_offset()) < end {
+                    self.push_history(Step::InputConsumed {
+                        topic: topic.clone(),
+                        partition,
+                        next_offset,
+                    });
+                }
+            }
+        }
     }
 }
 

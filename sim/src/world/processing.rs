@@ -5,7 +5,7 @@
 //! and rebalances land in the middle of a batch; batch ids keep a timer left
 //! from an abandoned batch from acting on a newer one.
 
-use super::events::SimEvent;
+use super::events::{AbortStage, SimEvent};
 use super::instance::{tasks_reading, Membership, PendingBatch};
 use super::membership::{IDLE_POLL_US, RETRY_US};
 use super::{World, APP_GROUP};
@@ -14,7 +14,7 @@ use crate::cluster::{
     TopicPartition,
 };
 use bytes::Bytes;
-use marlow_model::task::{changelog_topic, InputRecord, OutRecord};
+use marlow_model::task::{changelog_topic, InputRecord, OutRecord, StoreWrite};
 
 impl World {
     pub(super) fn poll(&mut self, index: u32, incarnation: u32) {
@@ -23,6 +23,9 @@ impl World {
             return;
         }
         if !matches!(self.instances[i].membership, Membership::Stable { .. }) {
+            return;
+        }
+        if self.halts(i) {
             return;
         }
         if !self.ensure_restored(i) {
@@ -144,7 +147,14 @@ impl World {
                 continue;
             };
             let output = task.process(&slot.store, &input);
-            slot.store.apply_all(&output.store_writes);
+            for write in &output.store_writes {
+                let before = StoreWrite {
+                    key: write.key.clone(),
+                    value: slot.store.get(&write.key).map(<[u8]>::to_vec),
+                };
+                batch.undo.push((task_index, tp.partition, before));
+                slot.store.apply(write);
+            }
             batch.records.extend(output.records);
             for write in output.store_writes {
                 batch.changelog.push((task_index, tp.partition, write));
@@ -246,10 +256,15 @@ impl World {
         let tid = self.instances[i].transactional_id();
         let now = self.scheduler.now_us();
         let records = self.batch_records(&batch);
+        let strike = self.draw_abortable(i, records.len());
+        batch.abort_at_commit = strike == Some(AbortStage::Commit);
         let result = (|| -> Result<Vec<TopicPartition>, ClusterError> {
             self.cluster.begin_transaction(&tid, identity, now)?;
             let mut touched = Vec::new();
-            for (topic, partition, record) in records {
+            for (index, (topic, partition, record)) in records.into_iter().enumerate() {
+                if strike == Some(AbortStage::Produce { record: index }) {
+                    return Err(ClusterError::TransactionAbortable("produce failed"));
+                }
                 let stamped = session.batch(&topic, partition, vec![record]);
                 self.cluster.produce(&topic, partition, stamped, now)?;
                 touched.push(TopicPartition::new(&topic, partition));
@@ -260,6 +275,9 @@ impl World {
                 .iter()
                 .map(|(tp, offset)| (tp.clone(), *offset))
                 .collect();
+            if strike == Some(AbortStage::Offsets) {
+                return Err(ClusterError::TransactionAbortable("offsets failed"));
+            }
             self.cluster
                 .send_offsets_to_transaction(&tid, identity, &metadata, &offsets)?;
             Ok(touched)
@@ -281,6 +299,7 @@ impl World {
                     },
                 );
             }
+            Err(ClusterError::TransactionAbortable(_)) => self.survive_abort(i, batch),
             Err(error) => self.transaction_failed(i, error),
         }
     }
@@ -297,6 +316,9 @@ impl World {
         let Some((identity, _)) = self.instances[i].producer.clone() else {
             return;
         };
+        if batch.abort_at_commit {
+            return self.survive_abort(i, batch);
+        }
         let tid = self.instances[i].transactional_id();
         let now = self.scheduler.now_us();
         match self.cluster.commit_transaction(&tid, identity, now) {
@@ -321,7 +343,7 @@ impl World {
 
     /// A transaction could not complete: abort it, roll the local stores back
     /// (by restoring them), and rejoin if the group or producer moved on.
-    fn transaction_failed(&mut self, i: usize, error: ClusterError) {
+    pub(super) fn transaction_failed(&mut self, i: usize, error: ClusterError) {
         let now = self.scheduler.now_us();
         if let Some((identity, _)) = self.instances[i].producer.clone() {
             let tid = self.instances[i].transactional_id();
@@ -369,6 +391,9 @@ impl World {
         let i = index as usize;
         if !self.instances[i].is_live(incarnation) {
             return;
+        }
+        if self.instances[i].halted.is_some() {
+            return; // Failed closed: nothing more is committed.
         }
         let interval_us = self.scenario.cluster.commit_interval_ms * 1000;
         self.retry(
