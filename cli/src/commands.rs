@@ -259,5 +259,5 @@ pub fn sweep(args: SweepArgs) -> i32 {
     bar.finish_and_clear();
     let table = table.into_inner().expect("threads are done");
     table.print(&args.scenario.scenario, &scenario, wall);
-    table.exit_code()
+    table.exit_code(&scenario.check.required_marks)
 }

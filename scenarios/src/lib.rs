@@ -84,6 +84,7 @@ impl Scenario {
         if kind == DesignKind::Hardened {
             self.check.expect = None;
         }
+        self.check.keep_marks_reachable_by(mark_design(kind));
         self
     }
 
@@ -107,12 +108,23 @@ impl Scenario {
         self.phases.validate(&mut v);
         self.check
             .validate(&mut v, self.design.design == DesignKind::Seed);
+        let transactions = self.cluster.processing_guarantee == ProcessingGuarantee::ExactlyOnce;
+        self.check
+            .validate_marks(&mut v, mark_design(self.design.design), transactions);
         let problems = v.into_problems();
         if problems.is_empty() {
             Ok(())
         } else {
             Err(problems)
         }
+    }
+}
+
+/// The design kind, as coverage marks know it.
+fn mark_design(kind: DesignKind) -> marlow_model::MarkDesign {
+    match kind {
+        DesignKind::Seed => marlow_model::MarkDesign::Seed,
+        DesignKind::Hardened => marlow_model::MarkDesign::Hardened,
     }
 }
 

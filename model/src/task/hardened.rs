@@ -13,6 +13,7 @@ use crate::command::{Command, OccToken};
 use crate::decide::decide;
 use crate::event::Event;
 use crate::ids::{AccountId, CommandId};
+use crate::mark::Mark;
 use crate::occ::{occ_turn, Turn};
 use crate::record::{Outcome, OutcomeResult};
 use crate::rejection::Rejection;
@@ -118,6 +119,7 @@ impl StreamTask for HardenedTask {
         let command = match Self::decode_input(input) {
             Ok(command) => command,
             Err(reason) => {
+                output.mark(Mark::UndecodableDeadLettered);
                 output.dead_letter(input, reason);
                 return output;
             }
@@ -125,6 +127,7 @@ impl StreamTask for HardenedTask {
         let command_key = command_store_key(command.id);
         if let Some(record) = store.get_typed::<CommandRecord>(&command_key) {
             // A resubmission or a replay: answer again, identically, change nothing.
+            output.mark(Mark::DedupHit);
             Self::emit_answer(&record, &mut output);
             return output;
         }
@@ -156,6 +159,7 @@ impl StreamTask for HardenedTask {
                 alarm: None,
             },
         };
+        output.marks.extend(answer_marks(&record));
         Self::emit_answer(&record, &mut output);
         output.write(command_key, &record);
         output
@@ -201,6 +205,17 @@ impl StreamTask for HardenedTask {
             }
         }
     }
+}
+
+/// The marks a fresh answer reaches: its rejection's, and an alarm crossing.
+fn answer_marks(record: &CommandRecord) -> impl Iterator<Item = Mark> + '_ {
+    let rejection = match &record.outcome.result {
+        OutcomeResult::Rejected { rejection } => Mark::of_rejection(rejection),
+        OutcomeResult::Accepted { .. } => None,
+    };
+    rejection
+        .into_iter()
+        .chain(record.alarm.is_some().then_some(Mark::AlarmCrossing))
 }
 
 fn accepted(command: CommandId, account: AccountId, version: u64) -> Outcome {

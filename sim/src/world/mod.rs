@@ -8,6 +8,7 @@ mod atm;
 pub mod events;
 mod faults;
 pub mod instance;
+mod marks;
 mod membership;
 mod observer;
 mod processing;
@@ -16,6 +17,7 @@ mod restore;
 use crate::cluster::{Cleanup, Cluster, ClusterConfig, TopicConfig};
 use crate::fleet::Fleet;
 use crate::history::{History, Step};
+use crate::marks::MarkCounts;
 use crate::rng::{chance, uniform_inclusive, SeedStreams, SimRng};
 use crate::scheduler::Scheduler;
 use crate::trace::Trace;
@@ -58,6 +60,8 @@ pub struct World {
     pub history: History,
     pub trace: Trace,
     pub counters: Counters,
+    /// Coverage marks hit so far (counters only: they never steer the run).
+    pub marks: MarkCounts,
     pub(crate) latency_rng: SimRng,
     pub(crate) fault_rng: SimRng,
     pub(crate) healed: bool,
@@ -111,6 +115,7 @@ impl World {
             history: History::new(),
             trace,
             counters: Counters::default(),
+            marks: MarkCounts::default(),
             latency_rng: streams.stream("broker/latency"),
             fault_rng: streams.stream("faults"),
             healed: false,

@@ -15,6 +15,7 @@ use crate::cluster::{
 };
 use bytes::Bytes;
 use marlow_model::task::{changelog_topic, InputRecord, OutRecord};
+use marlow_model::Mark;
 
 impl World {
     pub(super) fn poll(&mut self, index: u32, incarnation: u32) {
@@ -99,6 +100,7 @@ impl World {
             ) {
                 Ok(response) => response,
                 Err(ClusterError::OffsetOutOfRange { .. }) => {
+                    self.marks.hit(Mark::CommandRemovedByRetention);
                     // auto.offset.reset=earliest: retention deleted what we had not read (W6).
                     let reset = self.cluster.reset_offset(
                         &tp.topic,
@@ -144,6 +146,7 @@ impl World {
                 continue;
             };
             let output = task.process(&slot.store, &input);
+            output.marks.iter().for_each(|mark| self.marks.hit(*mark));
             slot.store.apply_all(&output.store_writes);
             batch.records.extend(output.records);
             for write in output.store_writes {
@@ -332,6 +335,7 @@ impl World {
             error,
             ClusterError::ProducerFenced { .. } | ClusterError::InvalidProducerEpoch { .. }
         );
+        self.mark_if(super::marks::fences_a_zombie(&error), Mark::ZombieFenced);
         if fenced {
             self.instances[i].producer = None;
         }
@@ -354,6 +358,7 @@ impl World {
                 },
             );
         } else {
+            self.marks.hit(Mark::AbortSurvived);
             self.retry(
                 RETRY_US,
                 SimEvent::Poll {

@@ -50,6 +50,7 @@ impl StreamTask for SeedAlarmFilter {
             rule.crossed_downward(before, balance)
         };
         if fire {
+            output.mark(crate::mark::Mark::AlarmCrossing);
             let alarm = Alarm {
                 account: snapshot.account.id,
                 version: snapshot.account.version,

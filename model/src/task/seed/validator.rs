@@ -9,6 +9,7 @@ use super::{
 use crate::codec::{decode_value, encode_account_key};
 use crate::command::OccToken;
 use crate::decide::decide_with;
+use crate::mark::Mark;
 use crate::occ::{occ_turn, Turn};
 use crate::task::{topics, InputRecord, KvStore, OutRecord, StoreWrite, StreamTask, TaskOutput};
 
@@ -65,6 +66,7 @@ impl SeedValidator {
     fn validate(&self, snapshot: &SeedSnapshot, indexed: &IndexedCommand, output: &mut TaskOutput) {
         let command = &indexed.command;
         if !self.config.w4_no_idempotency && snapshot.applied_commands.contains(&command.id) {
+            output.mark(Mark::DedupHit);
             self.mark_resolved(command, "duplicate command id".into(), output);
             return;
         }
@@ -75,7 +77,10 @@ impl SeedValidator {
                     output.produce(OutRecord::message(topics::EVENTS, key, event));
                 }
             }
-            Err(rejection) => self.mark_resolved(command, rejection.to_string(), output),
+            Err(rejection) => {
+                output.marks.extend(Mark::of_rejection(&rejection));
+                self.mark_resolved(command, rejection.to_string(), output)
+            }
         }
     }
 
@@ -111,10 +116,12 @@ impl SeedValidator {
             && (turn == Turn::Stale || indexed.reenqueues >= self.config.max_reenqueues)
         {
             let why = format!("{turn:?} after {} re-enqueues", indexed.reenqueues);
+            output.mark(Mark::ReenqueueLimitDeadLettered);
             output.dead_letter(input, why);
             return;
         }
         indexed.reenqueues = indexed.reenqueues.saturating_add(1);
+        output.mark(Mark::Reenqueue);
         output.produce(OutRecord::message(topics::COMMANDS_INDEXED, key, &indexed));
     }
 }
