@@ -169,7 +169,7 @@ impl SweepTable {
             wall.as_secs_f64(),
             wall.as_secs_f64() * 1000.0 / self.runs.max(1) as f64
         );
-        self.print_marks(&scenario.check.required_marks);
+        self.print_marks(scenario);
         if self.failures.is_empty() {
             return;
         }
@@ -184,7 +184,8 @@ impl SweepTable {
 
     /// The marks table: every mark hit, and every required one, with its total
     /// count and the seeds that hit it; `*` flags a required mark.
-    fn print_marks(&self, required: &[Mark]) {
+    fn print_marks(&self, scenario: &Scenario) {
+        let required = scenario.check.required_marks.as_slice();
         let shown: Vec<Mark> = Mark::ALL
             .into_iter()
             .filter(|mark| self.marks.total(*mark).seeds > 0 || required.contains(mark))
@@ -208,11 +209,14 @@ impl SweepTable {
         }
         let unseen: Vec<&str> = Mark::ALL
             .into_iter()
-            .filter(|mark| !shown.contains(mark))
+            .filter(|mark| !shown.contains(mark) && mark.reachable_by(scenario.mark_design()))
             .map(Mark::name)
             .collect();
         if !unseen.is_empty() {
-            out!("    not hit: {}", unseen.join(", "));
+            out!(
+                "    not hit (of those this design reports): {}",
+                unseen.join(", ")
+            );
         }
         let missing = self.marks.missing(required);
         if !missing.is_empty() {

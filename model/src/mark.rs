@@ -19,6 +19,9 @@ pub enum Mark {
     Reenqueue,
     /// The seed validator gave up on a command (re-enqueue limit or stale position).
     ReenqueueLimitDeadLettered,
+    /// The seed validator (W2 on) validated a command whose turn had not come
+    /// against the empty state, because the account had no snapshot yet.
+    ValidatedWithoutSnapshot,
     /// A command carrying an expected version was rejected as a version conflict.
     ConditionalCommandRejected,
     /// A withdrawal was refused for insufficient funds.
@@ -62,10 +65,11 @@ pub enum Mark {
 
 impl Mark {
     /// Every mark, tasks' first, in declaration order.
-    pub const ALL: [Mark; 21] = [
+    pub const ALL: [Mark; 22] = [
         Mark::DedupHit,
         Mark::Reenqueue,
         Mark::ReenqueueLimitDeadLettered,
+        Mark::ValidatedWithoutSnapshot,
         Mark::ConditionalCommandRejected,
         Mark::OverdraftRefused,
         Mark::AlarmCrossing,
@@ -92,6 +96,7 @@ impl Mark {
             Mark::DedupHit => "dedup_hit",
             Mark::Reenqueue => "reenqueue",
             Mark::ReenqueueLimitDeadLettered => "reenqueue_limit_dead_lettered",
+            Mark::ValidatedWithoutSnapshot => "validated_without_snapshot",
             Mark::ConditionalCommandRejected => "conditional_command_rejected",
             Mark::OverdraftRefused => "overdraft_refused",
             Mark::AlarmCrossing => "alarm_crossing",
@@ -117,9 +122,10 @@ impl Mark {
     /// mark its design never reports.
     pub fn reachable_by(self, design: MarkDesign) -> bool {
         match self {
-            Mark::Reenqueue | Mark::ReenqueueLimitDeadLettered | Mark::UndecodableDropped => {
-                design == MarkDesign::Seed
-            }
+            Mark::Reenqueue
+            | Mark::ReenqueueLimitDeadLettered
+            | Mark::ValidatedWithoutSnapshot
+            | Mark::UndecodableDropped => design == MarkDesign::Seed,
             // The seed validator ignores expected versions (it orders by position).
             Mark::ConditionalCommandRejected => design == MarkDesign::Hardened,
             _ => true,

@@ -131,6 +131,26 @@ fn the_seed_validator_marks_reenqueues_and_giving_up() {
 }
 
 #[test]
+fn the_seed_validator_marks_skipping_the_check_only_with_w2_on() {
+    let w2 = SeedConfig {
+        w2_no_snapshot_skips_check: true,
+        ..SeedConfig::all_fixed()
+    };
+    assert_eq!(
+        validate(&w2, 3, 0).marks,
+        vec![Mark::ValidatedWithoutSnapshot]
+    );
+    assert!(
+        validate(&w2, 0, 0).marks.is_empty(),
+        "position 0 is its turn anyway"
+    );
+    assert_eq!(
+        validate(&SeedConfig::all_fixed(), 3, 0).marks,
+        vec![Mark::Reenqueue]
+    );
+}
+
+#[test]
 fn the_seed_design_marks_dropped_garbage_only_with_w7_on() {
     let garbage = input(topics::COMMANDS_INDEXED, b"0", b"\xff");
     let fixed = SeedValidator::new(SeedConfig::all_fixed()).process(&KvStore::new(), &garbage);

@@ -110,11 +110,6 @@ fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Invaria
 }
 
 impl Check {
-    /// Keeps only the required marks `design` can reach (for `--design`).
-    pub(crate) fn keep_marks_reachable_by(&mut self, design: MarkDesign) {
-        self.required_marks.retain(|mark| mark.reachable_by(design));
-    }
-
     /// Each required mark once, and one the design and guarantee can reach.
     pub(crate) fn validate_marks(&self, v: &mut Validator, design: MarkDesign, transactions: bool) {
         for (index, mark) in self.required_marks.iter().enumerate() {

@@ -281,6 +281,7 @@ impl World {
         if !began || !self.exactly_once() {
             return;
         }
+        self.marks.hit(Mark::RebalanceWithTransactionOpen);
         if let Some((identity, _)) = self.instances[i].producer.clone() {
             let tid = self.instances[i].transactional_id();
             let now = self.scheduler.now_us();

@@ -55,6 +55,10 @@ impl SeedValidator {
             None => occ_turn(0, position),
             Some(snapshot) => occ_turn(snapshot.occ_counter(&self.config), position),
         };
+        let skipped = snapshot.is_none() && self.config.w2_no_snapshot_skips_check && position > 0;
+        output
+            .marks
+            .extend(skipped.then_some(Mark::ValidatedWithoutSnapshot));
         let snapshot = snapshot.unwrap_or_else(|| SeedSnapshot::empty(indexed.command.account));
         match turn {
             Turn::Now => self.validate(&snapshot, &indexed, &mut output),
