@@ -118,3 +118,15 @@ fn every_mark_is_documented() {
         );
     }
 }
+
+/// Retention is what removes unread commands: the same pause without it
+/// never reaches the mark (and nothing is lost).
+#[test]
+fn command_removed_by_retention_needs_retention() {
+    let mut kept = scenario("w6-retention", None);
+    let with = run_seed(&kept, 0);
+    assert!(with.marks.count(Mark::CommandRemovedByRetention) > 0);
+    kept.cluster.commands_retention_ms = 0;
+    let without = run_seed(&kept, 0);
+    assert_eq!(without.marks.count(Mark::CommandRemovedByRetention), 0);
+}

@@ -100,7 +100,6 @@ impl World {
             ) {
                 Ok(response) => response,
                 Err(ClusterError::OffsetOutOfRange { .. }) => {
-                    self.marks.hit(Mark::CommandRemovedByRetention);
                     // auto.offset.reset=earliest: retention deleted what we had not read (W6).
                     let reset = self.cluster.reset_offset(
                         &tp.topic,
@@ -109,6 +108,7 @@ impl World {
                         self.isolation(),
                     );
                     if let Ok(offset) = reset {
+                        self.mark_if(offset > position, Mark::CommandRemovedByRetention);
                         batch.positions.insert(tp.clone(), offset);
                     }
                     continue;
