@@ -32,6 +32,8 @@ pub enum Mark {
     UndecodableDeadLettered,
     /// An undecodable input was dropped without a trace (the seed design's W7).
     UndecodableDropped,
+    /// The seed validator (W7 on) accepted a deposit or withdrawal of a negative amount.
+    NegativeAmountAccepted,
     // Reported by the simulator.
     /// A rebalance completed while some instance had a transaction open.
     RebalanceWithTransactionOpen,
@@ -65,7 +67,7 @@ pub enum Mark {
 
 impl Mark {
     /// Every mark, tasks' first, in declaration order.
-    pub const ALL: [Mark; 22] = [
+    pub const ALL: [Mark; 23] = [
         Mark::DedupHit,
         Mark::Reenqueue,
         Mark::ReenqueueLimitDeadLettered,
@@ -75,6 +77,7 @@ impl Mark {
         Mark::AlarmCrossing,
         Mark::UndecodableDeadLettered,
         Mark::UndecodableDropped,
+        Mark::NegativeAmountAccepted,
         Mark::RebalanceWithTransactionOpen,
         Mark::ZombieFenced,
         Mark::AbortSurvived,
@@ -102,6 +105,7 @@ impl Mark {
             Mark::AlarmCrossing => "alarm_crossing",
             Mark::UndecodableDeadLettered => "undecodable_dead_lettered",
             Mark::UndecodableDropped => "undecodable_dropped",
+            Mark::NegativeAmountAccepted => "negative_amount_accepted",
             Mark::RebalanceWithTransactionOpen => "rebalance_with_transaction_open",
             Mark::ZombieFenced => "zombie_fenced",
             Mark::AbortSurvived => "abort_survived",
@@ -125,7 +129,8 @@ impl Mark {
             Mark::Reenqueue
             | Mark::ReenqueueLimitDeadLettered
             | Mark::ValidatedWithoutSnapshot
-            | Mark::UndecodableDropped => design == MarkDesign::Seed,
+            | Mark::UndecodableDropped
+            | Mark::NegativeAmountAccepted => design == MarkDesign::Seed,
             // The seed validator ignores expected versions (it orders by position).
             Mark::ConditionalCommandRejected => design == MarkDesign::Hardened,
             _ => true,

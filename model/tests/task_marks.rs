@@ -151,6 +151,43 @@ fn the_seed_validator_marks_skipping_the_check_only_with_w2_on() {
 }
 
 #[test]
+fn the_seed_validator_marks_a_negative_amount_only_when_it_accepts_one() {
+    let negative = |config: &SeedConfig| {
+        let indexed = IndexedCommand {
+            command: command(
+                0,
+                OccToken::Position(0),
+                CommandKind::Deposit { amount_minor: -50 },
+            ),
+            reenqueues: 0,
+        };
+        let key = encode_account_key(AccountId(7));
+        let value = encode(&indexed);
+        // An open account, so only the amount decides.
+        let mut snapshot = task::seed::SeedSnapshot::empty(AccountId(7));
+        snapshot.account.opened = true;
+        snapshot.account.owners.insert(OwnerId(1));
+        let mut store = KvStore::new();
+        store.apply(&task::StoreWrite {
+            key: [b"snap/".as_slice(), &key].concat(),
+            value: Some(encode(&snapshot)),
+        });
+        SeedValidator::new(config.clone())
+            .process(&store, &input(topics::COMMANDS_INDEXED, &key, &value))
+            .marks
+    };
+    let w7 = SeedConfig {
+        w7_accept_negative_amounts: true,
+        ..SeedConfig::all_fixed()
+    };
+    assert_eq!(negative(&w7), vec![Mark::NegativeAmountAccepted]);
+    assert!(
+        negative(&SeedConfig::all_fixed()).is_empty(),
+        "rejected: no mark"
+    );
+}
+
+#[test]
 fn the_seed_design_marks_dropped_garbage_only_with_w7_on() {
     let garbage = input(topics::COMMANDS_INDEXED, b"0", b"\xff");
     let fixed = SeedValidator::new(SeedConfig::all_fixed()).process(&KvStore::new(), &garbage);

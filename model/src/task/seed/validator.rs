@@ -76,6 +76,9 @@ impl SeedValidator {
         }
         match decide_with(&self.config.rules(), &snapshot.account, command) {
             Ok(events) => {
+                output
+                    .marks
+                    .extend(negative_amount(command).then_some(Mark::NegativeAmountAccepted));
                 for event in &events {
                     let key = encode_account_key(event.account);
                     output.produce(OutRecord::message(topics::EVENTS, key, event));
@@ -128,6 +131,16 @@ impl SeedValidator {
         output.mark(Mark::Reenqueue);
         output.produce(OutRecord::message(topics::COMMANDS_INDEXED, key, &indexed));
     }
+}
+
+/// Whether a money command carries a negative amount (W7 lets it through).
+fn negative_amount(command: &crate::command::Command) -> bool {
+    use crate::command::CommandKind;
+    matches!(
+        command.kind,
+        CommandKind::Deposit { amount_minor } | CommandKind::Withdraw { amount_minor }
+            if amount_minor < 0
+    )
 }
 
 impl StreamTask for SeedValidator {
