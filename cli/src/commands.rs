@@ -282,7 +282,7 @@ pub fn sweep(args: SweepArgs) -> i32 {
     });
     bar.finish_and_clear();
     table.print(&args.scenario.scenario, &scenario, wall);
-    table.exit_code()
+    table.exit_code(&scenario.check.required_marks)
 }
 
 /// Runs every seed of `seeds` on `jobs` threads (parallel across seeds, never
@@ -351,7 +351,7 @@ mod tests {
         };
         let table = sweep_seeds(0..4, 2, &run_seed, |_| {});
         assert_eq!(table.progress_message(), "3 passed, 1 failed");
-        assert_eq!(table.exit_code(), EXIT_INTERNAL);
+        assert_eq!(table.exit_code(&[]), EXIT_INTERNAL);
         let (line, code) = table.failure(2).expect("seed 2 is listed");
         assert_eq!(code, EXIT_INTERNAL);
         assert!(
@@ -378,6 +378,6 @@ mod tests {
             },
             |_| {},
         );
-        assert_eq!(clean.exit_code(), EXIT_PASS);
+        assert_eq!(clean.exit_code(&[]), EXIT_PASS);
     }
 }

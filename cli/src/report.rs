@@ -1,9 +1,11 @@
 //! What `marlow` prints: a run's summary, a violation with the history that
 //! led to it and the one line that replays it, and a sweep's table.
 
+use marlow_model::Mark;
 use marlow_scenarios::Scenario;
 use marlow_sim::check::{related_entries, Violation};
 use marlow_sim::history::HistoryEntry;
+use marlow_sim::marks::MarkTally;
 use marlow_sim::panics::InternalFailure;
 use marlow_sim::run::{RunReport, EXIT_INTERNAL, EXIT_LIVENESS, EXIT_PASS, EXIT_SAFETY};
 use marlow_sim::trace::TraceLine;
@@ -75,6 +77,9 @@ pub fn print_summary(report: &RunReport, wall: Duration) {
         report.trace_hash,
         report.trace_steps
     );
+    if !report.marks.is_empty() {
+        out!("  marks         {}", report.marks.compact());
+    }
     let checked = if report.passed() {
         "every enabled invariant held"
     } else {
@@ -134,12 +139,14 @@ pub struct SweepTable {
     /// invariant violations: they are bugs in the harness or a design's asserts.
     internal: u64,
     simulated_us: u64,
+    marks: MarkTally,
 }
 
 impl SweepTable {
     pub fn add(&mut self, report: &RunReport) {
         self.runs += 1;
         self.simulated_us += report.simulated_us;
+        self.marks.add(&report.marks);
         match report.headline() {
             None => self.passed += 1,
             Some(violation) => {
@@ -194,6 +201,7 @@ impl SweepTable {
             wall.as_secs_f64(),
             wall.as_secs_f64() * 1000.0 / self.runs.max(1) as f64
         );
+        self.print_marks(scenario);
         if self.failures.is_empty() {
             return;
         }
@@ -204,11 +212,60 @@ impl SweepTable {
         }
     }
 
-    pub fn exit_code(&self) -> i32 {
+    /// The marks table: every mark hit, and every required one, with its total
+    /// count and the seeds that hit it; `*` flags a required mark.
+    fn print_marks(&self, scenario: &Scenario) {
+        let required = scenario.check.required_marks.as_slice();
+        let shown: Vec<Mark> = Mark::ALL
+            .into_iter()
+            .filter(|mark| self.marks.total(*mark).seeds > 0 || required.contains(mark))
+            .collect();
+        out!("  marks (* required)                    count     seeds");
+        for mark in &shown {
+            let total = self.marks.total(*mark);
+            let flag = if required.contains(mark) { "*" } else { " " };
+            let note = if total.seeds == 0 {
+                "  NOT REACHED"
+            } else {
+                ""
+            };
+            out!(
+                "  {flag} {:<34} {:>8} {:>5}/{}{note}",
+                mark.name(),
+                total.count,
+                total.seeds,
+                self.runs
+            );
+        }
+        let unseen: Vec<&str> = Mark::ALL
+            .into_iter()
+            .filter(|mark| !shown.contains(mark) && mark.reachable_by(scenario.mark_design()))
+            .map(Mark::name)
+            .collect();
+        if !unseen.is_empty() {
+            out!(
+                "    not hit (of those this design reports): {}",
+                unseen.join(", ")
+            );
+        }
+        let missing = self.marks.missing(required);
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|mark| mark.name()).collect();
+            out!(
+                "\nrequired marks never reached in {} seeds (check.required_marks): {}",
+                self.runs,
+                names.join(", ")
+            );
+        }
+    }
+
+    /// 3 if any seed broke safety, else 4 if any broke liveness or a required
+    /// mark was never reached, else 0.
+    pub fn exit_code(&self, required: &[Mark]) -> i32 {
         let codes: Vec<i32> = self.failures.values().map(|(_, code)| *code).collect();
         if codes.contains(&EXIT_SAFETY) {
             EXIT_SAFETY
-        } else if codes.contains(&EXIT_LIVENESS) {
+        } else if codes.contains(&EXIT_LIVENESS) || !self.marks.missing(required).is_empty() {
             EXIT_LIVENESS
         } else if codes.contains(&EXIT_INTERNAL) {
             EXIT_INTERNAL

@@ -6,7 +6,7 @@
 use crate::invariant::Invariant;
 use crate::validate::Validator;
 use marlow_model::alarm::DEFAULT_ALARM_THRESHOLD_MINOR;
-use marlow_model::MAX_AMOUNT_MINOR;
+use marlow_model::{Mark, MarkDesign, MAX_AMOUNT_MINOR};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
@@ -43,6 +43,11 @@ pub struct Check {
     /// For a weak-point scenario: the seed design is expected to fail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expectation>,
+    /// Coverage marks a sweep of this scenario must reach on at least one seed
+    /// (`marlow sweep` exits 4 naming any it never reached). A single run is
+    /// not held to them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub required_marks: Vec<Mark>,
 }
 
 impl Default for Check {
@@ -51,6 +56,7 @@ impl Default for Check {
             invariants: Invariant::ALL.to_vec(),
             alarm_threshold_minor: DEFAULT_ALARM_THRESHOLD_MINOR,
             expect: None,
+            required_marks: Vec::new(),
         }
     }
 }
@@ -104,6 +110,32 @@ fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Invaria
 }
 
 impl Check {
+    /// Each required mark once, and one the design and guarantee can reach.
+    pub(crate) fn validate_marks(&self, v: &mut Validator, design: MarkDesign, transactions: bool) {
+        for (index, mark) in self.required_marks.iter().enumerate() {
+            let field = format!("check.required_marks[{index}]");
+            let design_name = match design {
+                MarkDesign::Seed => "seed",
+                MarkDesign::Hardened => "hardened",
+            };
+            if self.required_marks[..index].contains(mark) {
+                v.fail(field, "each mark once", format!("{mark} again"));
+            } else if !mark.reachable_by(design) {
+                v.fail(
+                    field,
+                    format!("a mark the {design_name} design can reach"),
+                    format!("{mark}, which it never reports"),
+                );
+            } else if mark.needs_transactions() && !transactions {
+                v.fail(
+                    field,
+                    "a mark reachable without transactions (processing_guarantee is at_least_once)",
+                    format!("{mark}, which needs exactly_once"),
+                );
+            }
+        }
+    }
+
     pub(crate) fn validate(&self, v: &mut Validator, seed_design: bool) {
         if self.invariants.is_empty() {
             v.fail(

@@ -73,13 +73,21 @@ impl Scenario {
         self.design.config(self.alarm_rule())
     }
 
+    /// The design, as coverage marks know it.
+    pub fn mark_design(&self) -> marlow_model::MarkDesign {
+        mark_design(self.design.design)
+    }
+
     /// The scenario with the design overridden (the CLI's `--design`). The same
     /// kind keeps the file's switches; another kind gets every switch at its
-    /// default, and switching to `hardened` drops `check.expect`, which is a
-    /// statement about the seed design.
+    /// default and drops `check.required_marks` (they say what the file's design
+    /// must reach: the hardened design, being fast, may never make a client time
+    /// out in a scenario whose seed design makes every one do so), and switching
+    /// to `hardened` drops `check.expect`, which is a statement about the seed design.
     pub fn with_design(mut self, kind: DesignKind) -> Scenario {
         if self.design.design != kind {
             self.design = DesignSection::of_kind(kind);
+            self.check.required_marks.clear();
         }
         if kind == DesignKind::Hardened {
             self.check.expect = None;
@@ -107,12 +115,23 @@ impl Scenario {
         self.phases.validate(&mut v);
         self.check
             .validate(&mut v, self.design.design == DesignKind::Seed);
+        let transactions = self.cluster.processing_guarantee == ProcessingGuarantee::ExactlyOnce;
+        self.check
+            .validate_marks(&mut v, mark_design(self.design.design), transactions);
         let problems = v.into_problems();
         if problems.is_empty() {
             Ok(())
         } else {
             Err(problems)
         }
+    }
+}
+
+/// The design kind, as coverage marks know it.
+fn mark_design(kind: DesignKind) -> marlow_model::MarkDesign {
+    match kind {
+        DesignKind::Seed => marlow_model::MarkDesign::Seed,
+        DesignKind::Hardened => marlow_model::MarkDesign::Hardened,
     }
 }
 

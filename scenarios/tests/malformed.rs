@@ -78,6 +78,13 @@ const CASES: &[(&str, &str, &str)] = &[
     ("[design]\ndesign = \"seed\"\n[check]\ninvariants = [\"S1\"]\nexpect = { invariant = \"S2\", within_seeds = 5 }\n", "check.expect.invariant", "not checked"),
     ("[check]\nexpect = { invariant = \"S1\", within_seeds = 5 }\n", "check.expect", "only with design = \"seed\""),
     ("[design]\ndesign = \"hardened\"\nw4_no_idempotency = true\n", "design.w4_no_idempotency", "no seed switch"),
+    // Coverage marks: unknown names list the known ones; a mark must fit the design.
+    ("[check]\nrequired_marks = [\"dedup_hit\", \"zombie_fencd\"]\n", "check.required_marks[1]", "unknown variant `zombie_fencd`, expected one of `dedup_hit`, `reenqueue`"),
+    ("[check]\nrequired_marks = \"dedup_hit\"\n", "check.required_marks", "invalid type"),
+    ("[check]\nrequired_marks = [\"dedup_hit\", \"dedup_hit\"]\n", "check.required_marks[1]", "each mark once"),
+    ("[check]\nrequired_marks = [\"reenqueue\"]\n", "check.required_marks[0]", "a mark the hardened design can reach, found reenqueue"),
+    ("[design]\ndesign = \"seed\"\n[check]\nrequired_marks = [\"conditional_command_rejected\"]\n", "check.required_marks[0]", "the seed design can reach"),
+    ("[cluster]\nprocessing_guarantee = \"at_least_once\"\n[check]\nrequired_marks = [\"zombie_fenced\"]\n", "check.required_marks[0]", "needs exactly_once"),
     // Relations between sections.
     (
         "[cluster]\nprocessing_guarantee = \"at_least_once\"\n[cluster.partitions_per_topic]\nevents = 8\n",
@@ -108,6 +115,27 @@ fn every_malformed_input_names_its_field() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn required_marks_load_and_belong_to_the_files_design() {
+    use marlow_scenarios::DesignKind;
+    let body =
+        "[design]\ndesign = \"seed\"\n[check]\nrequired_marks = [\"reenqueue\", \"dedup_hit\"]\n";
+    let scenario = load(body).expect("two seed-design marks");
+    let marks = [marlow_model::Mark::Reenqueue, marlow_model::Mark::DedupHit];
+    assert_eq!(scenario.check.required_marks, marks);
+    let same = scenario.clone().with_design(DesignKind::Seed);
+    assert_eq!(
+        same.check.required_marks, marks,
+        "the same design keeps them"
+    );
+    let hardened = scenario.with_design(DesignKind::Hardened);
+    assert!(
+        hardened.check.required_marks.is_empty(),
+        "another design drops them"
+    );
+    hardened.validate().expect("still valid");
 }
 
 #[test]

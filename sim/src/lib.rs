@@ -6,6 +6,7 @@ pub mod client;
 pub mod cluster;
 pub mod fleet;
 pub mod history;
+pub mod marks;
 pub mod panics;
 pub mod rng;
 pub mod run;

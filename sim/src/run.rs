@@ -5,6 +5,7 @@
 
 use crate::check::{check_history, CheckConfig, Violation};
 use crate::history::History;
+use crate::marks::MarkCounts;
 use crate::panics::{catch, InternalFailure};
 use crate::trace::{TraceHash, TraceLine};
 use crate::world::{Counters, World};
@@ -28,6 +29,8 @@ pub struct RunReport {
     /// The fault mix this seed drew (swarm testing), as (name, value).
     pub options: Vec<(String, String)>,
     pub counters: Counters,
+    /// The coverage marks this run hit, with counts.
+    pub marks: MarkCounts,
     pub simulated_us: u64,
     pub trace_hash: TraceHash,
     pub trace_steps: u64,
@@ -100,6 +103,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
         seed: options.seed,
         options: crate::world::fault_options(&world.faults),
         counters: world.counters.clone(),
+        marks: world.marks.clone(),
         simulated_us,
         trace_hash: world.trace.hash(),
         trace_steps: world.trace.steps(),

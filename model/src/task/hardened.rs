@@ -38,6 +38,7 @@ use crate::command::{Command, OccToken};
 use crate::decide::decide;
 use crate::event::Event;
 use crate::ids::{AccountId, CommandId};
+use crate::mark::Mark;
 use crate::occ::{occ_turn, Turn};
 use crate::record::{Outcome, OutcomeResult};
 use crate::rejection::Rejection;
@@ -160,6 +161,7 @@ impl StreamTask for HardenedTask {
         let command = match Self::decode_input(input) {
             Ok(command) => command,
             Err(reason) => {
+                output.mark(Mark::UndecodableDeadLettered);
                 output.dead_letter(input, reason);
                 return output;
             }
@@ -168,6 +170,7 @@ impl StreamTask for HardenedTask {
         if let Some(record) = store.get_typed::<CommandRecord>(&command_key) {
             // A resubmission or a replay: the same outcome again, and nothing
             // else unless its alarm may have been lost (see the module header).
+            output.mark(Mark::DedupHit);
             Self::emit_answer(store, &record, &mut output);
             return output;
         }
@@ -199,6 +202,7 @@ impl StreamTask for HardenedTask {
                 alarm: None,
             },
         };
+        output.marks.extend(answer_marks(&record));
         Self::emit_answer(store, &record, &mut output);
         output.write(command_key, &record);
         output
@@ -280,6 +284,17 @@ impl HardenedTask {
         write_typed(store, account_key, &after);
         write_typed(store, command_key, &command_record);
     }
+}
+
+/// The marks a fresh answer reaches: its rejection's, and an alarm crossing.
+fn answer_marks(record: &CommandRecord) -> impl Iterator<Item = Mark> + '_ {
+    let rejection = match &record.outcome.result {
+        OutcomeResult::Rejected { rejection } => Mark::of_rejection(rejection),
+        OutcomeResult::Accepted { .. } => None,
+    };
+    rejection
+        .into_iter()
+        .chain(record.alarm.is_some().then_some(Mark::AlarmCrossing))
 }
 
 fn accepted(command: CommandId, account: AccountId, version: u64) -> Outcome {

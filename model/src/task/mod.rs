@@ -12,6 +12,7 @@ mod store;
 pub use store::{KvStore, StoreWrite};
 
 use crate::codec::{encode, WireMessage};
+use crate::mark::Mark;
 use crate::record::DeadLetter;
 
 /// Topic names the processors use. The real runtime prefixes each with the
@@ -60,9 +61,17 @@ impl OutRecord {
 pub struct TaskOutput {
     pub records: Vec<OutRecord>,
     pub store_writes: Vec<StoreWrite>,
+    /// Coverage marks this call reached, for the driver to count; never produced
+    /// and never part of the transaction.
+    pub marks: Vec<Mark>,
 }
 
 impl TaskOutput {
+    /// Notes that this call reached a coverage mark.
+    pub fn mark(&mut self, mark: Mark) {
+        self.marks.push(mark);
+    }
+
     pub fn produce(&mut self, record: OutRecord) {
         self.records.push(record);
     }

@@ -61,6 +61,7 @@ impl World {
             // went down meanwhile): the ordinary failure path takes over.
             return self.transaction_failed(i, error);
         }
+        self.marks.hit(marlow_model::Mark::AbortSurvived);
         let incarnation = self.instances[i].incarnation;
         self.retry(
             RETRY_US,

@@ -11,7 +11,7 @@ use crate::history::Step;
 use bytes::Bytes;
 use marlow_model::codec::{encode, encode_account_key};
 use marlow_model::task::topics;
-use marlow_model::{ClientId, Command, CommandId, Outcome};
+use marlow_model::{ClientId, Command, CommandId, Mark, Outcome};
 
 /// How long a client's producer waits before retrying a failed send.
 const SEND_RETRY_US: u64 = 20_000;
@@ -42,6 +42,7 @@ impl World {
                 } => {
                     self.counters.commands_sent += u64::from(attempt == 0);
                     self.counters.resubmissions += u64::from(attempt > 0);
+                    self.mark_if(attempt > 0, Mark::Resubmission);
                     self.client_send(client, command, attempt);
                 }
                 FleetAction::SendGarbage { account, bytes } => {
@@ -101,6 +102,7 @@ impl World {
             self.faults.producer_duplicate_probability
         };
         if self.fleet.draw_duplicate(client, producer_retry_p) {
+            self.marks.hit(Mark::ProducerDuplicate);
             self.draw(Choice::DuplicateSend {
                 client,
                 command: command.id,

@@ -10,6 +10,7 @@ use crate::history::Step;
 use crate::rng::{chance, uniform_inclusive};
 use bytes::Bytes;
 use marlow_model::task::{changelog_topic, topics};
+use marlow_model::Mark;
 use marlow_scenarios::TimelineAction;
 use rand::Rng;
 
@@ -105,6 +106,8 @@ impl World {
         match action {
             TimelineAction::CrashInstance { instance } => {
                 if let Some(target) = self.instances.get_mut(instance as usize) {
+                    self.marks
+                        .hit_n(Mark::CrashMidBatch, u64::from(target.in_flight.is_some()));
                     target.crash();
                     target.deferred.clear();
                 }
@@ -156,6 +159,10 @@ impl World {
             TimelineAction::StopInstance { instance } => self.stop(instance),
             TimelineAction::BrokerRestart { downtime_ms } => {
                 if self.cluster.is_up() {
+                    self.mark_if(
+                        self.any_transaction_open(),
+                        Mark::BrokerRestartMidTransaction,
+                    );
                     let failed = self.cluster.broker_down(now);
                     self.handle_completions(failed);
                     self.scheduler
@@ -255,6 +262,10 @@ impl World {
         };
         let now = self.scheduler.now_us();
         let total = current + count;
+        self.mark_if(
+            self.input_topics().contains(&topic),
+            Mark::InputRepartitioned,
+        );
         let _ = self.cluster.create_partitions(topic, total, now);
         let changelogs: Vec<String> = self
             .tasks
@@ -334,7 +345,11 @@ impl World {
                 let topic = compacted[self.fault_rng.random_range(0..compacted.len())].clone();
                 let partitions = self.cluster.partition_count(&topic).unwrap_or(1);
                 let partition = self.fault_rng.random_range(0..partitions);
-                self.run_cleaner_recorded(&topic, partition, now);
+                let removed = self.run_cleaner_recorded(&topic, partition, now);
+                self.mark_if(
+                    topic == topics::EVENTS && removed > 0,
+                    Mark::EventsCompacted,
+                );
             }
         }
         self.scheduler

@@ -9,6 +9,7 @@ use crate::cluster::{
     ClusterError, Isolation, JoinCompletion, JoinRequest, MemberId, ProducerSession,
 };
 use crate::history::Step;
+use marlow_model::Mark;
 use std::collections::BTreeSet;
 
 /// How long an idle instance waits before polling again.
@@ -138,6 +139,10 @@ impl World {
                 JoinCompletion::Joined(response) => {
                     if response.is_leader() {
                         self.counters.rebalances += 1;
+                        self.mark_if(
+                            self.any_transaction_open(),
+                            Mark::RebalanceWithTransactionOpen,
+                        );
                         self.push_history(Step::Rebalance {
                             group: APP_GROUP.to_string(),
                             generation: response.generation_id.max(0) as u32,
@@ -276,6 +281,7 @@ impl World {
         if !began || !self.exactly_once() {
             return;
         }
+        self.marks.hit(Mark::RebalanceWithTransactionOpen);
         if let Some((identity, _)) = self.instances[i].producer.clone() {
             let tid = self.instances[i].transactional_id();
             let now = self.scheduler.now_us();
@@ -287,6 +293,12 @@ impl World {
     pub(super) fn cluster_tick(&mut self) {
         let now = self.scheduler.now_us();
         let report = self.cluster.tick(now);
+        self.marks
+            .hit_n(Mark::SessionExpired, report.expired_members.len() as u64);
+        self.marks.hit_n(
+            Mark::TransactionTimedOut,
+            report.aborted_transactions.len() as u64,
+        );
         for (group, member) in &report.expired_members {
             self.push_history(Step::Fault {
                 fault: format!("session timeout: {group} dropped {}", member.0),

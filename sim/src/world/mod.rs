@@ -10,6 +10,7 @@ pub mod events;
 mod faults;
 mod halt;
 pub mod instance;
+mod marks;
 mod membership;
 mod observer;
 mod processing;
@@ -19,6 +20,7 @@ mod restore;
 use crate::cluster::{Cleanup, Cluster, ClusterConfig, TopicConfig};
 use crate::fleet::Fleet;
 use crate::history::{History, RunHeader, Step};
+use crate::marks::MarkCounts;
 use crate::rng::{chance, uniform_inclusive, SeedStreams, SimRng};
 use crate::scheduler::Scheduler;
 use crate::trace::Trace;
@@ -61,6 +63,8 @@ pub struct World {
     pub history: History,
     pub trace: Trace,
     pub counters: Counters,
+    /// Coverage marks hit so far (counters only: they never steer the run).
+    pub marks: MarkCounts,
     pub(crate) latency_rng: SimRng,
     pub(crate) fault_rng: SimRng,
     /// Draws abortable transaction errors; its own stream, so turning them on
@@ -120,6 +124,7 @@ impl World {
             history: History::new(),
             trace,
             counters: Counters::default(),
+            marks: MarkCounts::default(),
             latency_rng: streams.stream("broker/latency"),
             fault_rng: streams.stream("faults"),
             abortable_rng: streams.stream("faults/abortable"),

@@ -15,6 +15,7 @@ use crate::cluster::{
 };
 use bytes::Bytes;
 use marlow_model::task::{changelog_topic, InputRecord, OutRecord, StoreWrite};
+use marlow_model::Mark;
 
 impl World {
     pub(super) fn poll(&mut self, index: u32, incarnation: u32) {
@@ -110,6 +111,7 @@ impl World {
                         self.isolation(),
                     );
                     if let Ok(offset) = reset {
+                        self.mark_if(offset > position, Mark::CommandRemovedByRetention);
                         batch.positions.insert(tp.clone(), offset);
                     }
                     continue;
@@ -147,6 +149,7 @@ impl World {
                 continue;
             };
             let output = task.process(&slot.store, &input);
+            output.marks.iter().for_each(|mark| self.marks.hit(*mark));
             for write in &output.store_writes {
                 let before = StoreWrite {
                     key: write.key.clone(),
@@ -354,6 +357,7 @@ impl World {
             error,
             ClusterError::ProducerFenced { .. } | ClusterError::InvalidProducerEpoch { .. }
         );
+        self.mark_if(super::marks::fences_a_zombie(&error), Mark::ZombieFenced);
         if fenced {
             self.instances[i].producer = None;
         }
@@ -376,6 +380,7 @@ impl World {
                 },
             );
         } else {
+            self.marks.hit(Mark::AbortSurvived);
             self.retry(
                 RETRY_US,
                 SimEvent::Poll {

@@ -41,21 +41,27 @@ impl World {
         assert_eq!(recorded, removed as u64, "every deleted record is recorded");
     }
 
-    /// Runs one compaction pass on a partition and records what it deleted.
-    pub(super) fn run_cleaner_recorded(&mut self, topic: &str, partition: u32, now_us: u64) {
+    /// Runs one compaction pass on a partition, records what it deleted and
+    /// returns how many records that was.
+    pub(super) fn run_cleaner_recorded(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        now_us: u64,
+    ) -> usize {
         let offsets_before: Vec<u64> = match self.cluster.log(topic, partition) {
             Some(log) => log.records().map(|record| record.offset).collect(),
-            None => return,
+            None => return 0,
         };
         let removed = self
             .cluster
             .run_cleaner(topic, partition, now_us)
             .unwrap_or(0);
         if removed == 0 {
-            return;
+            return 0;
         }
         let Some(log) = self.cluster.log(topic, partition) else {
-            return;
+            return removed;
         };
         let kept: std::collections::BTreeSet<u64> = log.records().map(|r| r.offset).collect();
         let gone: Vec<u64> = offsets_before
@@ -64,7 +70,7 @@ impl World {
             .collect();
         assert_eq!(gone.len(), removed, "the cleaner's count matches the log");
         let (Some(first), Some(last)) = (gone.first(), gone.last()) else {
-            return;
+            return removed;
         };
         self.push_history(Step::Removed {
             topic: topic.to_string(),
@@ -74,6 +80,7 @@ impl World {
             last_offset: *last,
             records: gone.len() as u64,
         });
+        removed
     }
 
     /// Every partition's stored extent, for the topics with a retention limit.

@@ -7,6 +7,7 @@ use super::{World, APP_GROUP};
 use crate::cluster::{AutoOffsetReset, FetchLimits, TopicPartition};
 use crate::history::Step;
 use marlow_model::task::{changelog_topic, InputRecord, KvStore};
+use marlow_model::Mark;
 
 impl World {
     /// Makes sure every assigned partition has its task stores and a position.
@@ -45,6 +46,10 @@ impl World {
                     .contains_key(&(task_index, tp.partition))
                 {
                     let store = self.restore(i, task_index, tp.partition);
+                    self.mark_if(
+                        self.restored_mid_stream(&tp, start, &store),
+                        Mark::RestoreMidStream,
+                    );
                     let slot = TaskSlot {
                         task_index,
                         partition: tp.partition,

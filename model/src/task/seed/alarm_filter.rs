@@ -72,6 +72,7 @@ impl StreamTask for SeedAlarmFilter {
             }
         };
         if fire {
+            output.mark(crate::mark::Mark::AlarmCrossing);
             let alarm = Alarm {
                 account: snapshot.account.id,
                 version: snapshot.account.version,

@@ -184,7 +184,10 @@ pub(crate) fn undecodable(
     reason: String,
 ) {
     if !config.w7_silent_drop_undecodable {
+        output.mark(crate::mark::Mark::UndecodableDeadLettered);
         output.dead_letter(input, reason);
+    } else {
+        output.mark(crate::mark::Mark::UndecodableDropped);
     }
 }
 

@@ -9,6 +9,7 @@ use super::{
 use crate::codec::{decode_value, encode_account_key};
 use crate::command::OccToken;
 use crate::decide::decide_with;
+use crate::mark::Mark;
 use crate::occ::{occ_turn, Turn};
 use crate::task::{topics, InputRecord, KvStore, OutRecord, StoreWrite, StreamTask, TaskOutput};
 
@@ -54,6 +55,10 @@ impl SeedValidator {
             None => occ_turn(0, position),
             Some(snapshot) => occ_turn(snapshot.occ_counter(&self.config), position),
         };
+        let skipped = snapshot.is_none() && self.config.w2_no_snapshot_skips_check && position > 0;
+        output
+            .marks
+            .extend(skipped.then_some(Mark::ValidatedWithoutSnapshot));
         let snapshot = snapshot.unwrap_or_else(|| SeedSnapshot::empty(indexed.command.account));
         match turn {
             Turn::Now => self.validate(&snapshot, &indexed, &mut output),
@@ -65,17 +70,24 @@ impl SeedValidator {
     fn validate(&self, snapshot: &SeedSnapshot, indexed: &IndexedCommand, output: &mut TaskOutput) {
         let command = &indexed.command;
         if !self.config.w4_no_idempotency && snapshot.applied_commands.contains(&command.id) {
+            output.mark(Mark::DedupHit);
             self.mark_resolved(command, "duplicate command id".into(), output);
             return;
         }
         match decide_with(&self.config.rules(), &snapshot.account, command) {
             Ok(events) => {
+                output
+                    .marks
+                    .extend(negative_amount(command).then_some(Mark::NegativeAmountAccepted));
                 for event in &events {
                     let key = encode_account_key(event.account);
                     output.produce(OutRecord::message(topics::EVENTS, key, event));
                 }
             }
-            Err(rejection) => self.mark_resolved(command, rejection.to_string(), output),
+            Err(rejection) => {
+                output.marks.extend(Mark::of_rejection(&rejection));
+                self.mark_resolved(command, rejection.to_string(), output)
+            }
         }
     }
 
@@ -111,12 +123,24 @@ impl SeedValidator {
             && (turn == Turn::Stale || indexed.reenqueues >= self.config.max_reenqueues)
         {
             let why = format!("{turn:?} after {} re-enqueues", indexed.reenqueues);
+            output.mark(Mark::ReenqueueLimitDeadLettered);
             output.dead_letter(input, why);
             return;
         }
         indexed.reenqueues = indexed.reenqueues.saturating_add(1);
+        output.mark(Mark::Reenqueue);
         output.produce(OutRecord::message(topics::COMMANDS_INDEXED, key, &indexed));
     }
+}
+
+/// Whether a money command carries a negative amount (W7 lets it through).
+fn negative_amount(command: &crate::command::Command) -> bool {
+    use crate::command::CommandKind;
+    matches!(
+        command.kind,
+        CommandKind::Deposit { amount_minor } | CommandKind::Withdraw { amount_minor }
+            if amount_minor < 0
+    )
 }
 
 impl StreamTask for SeedValidator {
