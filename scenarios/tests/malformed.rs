@@ -38,6 +38,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("[workload]\naccounts = 0\n", "workload.accounts", "from 1 to"),
     ("[workload]\nkey_encoding_legacy_fraction = 1.5\n", "workload.key_encoding_legacy_fraction", "from 0 to 1"),
     ("[workload]\nduplicate_send_fraction = -0.1\n", "workload.duplicate_send_fraction", "from 0 to 1"),
+    ("[workload]\nconditional_fraction = 1.5\n", "workload.conditional_fraction", "from 0 to 1"),
     ("[workload]\namount_minor = { min = 0, max = 10 }\n", "workload.amount_minor.min", "from 1 to"),
     ("[workload.skew]\nhot_fraction = 0.5\nhot_accounts = 0\n", "workload.skew.hot_accounts", "from 1 to 10"),
     ("[workload.skew]\nzipf_exponent = inf\n", "workload.skew.zipf_exponent", "from 0 to 5"),

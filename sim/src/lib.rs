@@ -9,6 +9,7 @@ pub mod history;
 pub mod rng;
 pub mod run;
 pub mod scheduler;
+pub mod swarm;
 pub mod trace;
 pub mod workload;
 pub mod world;
