@@ -182,14 +182,14 @@ fn the_seed_design_with_every_switch_off_passes_the_same_seeds() {
 /// A survey tool, not a test: `MARLOW_SURVEY=scenario:variant:seeds cargo test
 /// -p marlow-tests --test hunt survey -- --ignored --nocapture`, where variant
 /// is `as-is`, `hardened`, `control` or `W1`..`W8` (on `hunt` only). It prints
-/// per seed the verdict, the violated invariants, the commands sent,
-/// resubmitted and duplicated, the conditional commands and version conflicts,
+/// per seed the verdict, the violated invariants, the commands sent and
+/// resubmitted, the conditional commands, how many of them clients were told
+/// were version conflicts and how many accepted,
 /// and the wall time. The numbers in the reports came from it.
 #[test]
 #[ignore]
 fn survey() {
     use marlow_model::{OccToken, OutcomeResult, Rejection};
-    use marlow_sim::history::CommittedRecord;
     use marlow_sim::history::Step;
     let spec = std::env::var("MARLOW_SURVEY").unwrap_or_else(|_| "hunt:hardened:0..10".into());
     let parts: Vec<&str> = spec.split(':').collect();
@@ -205,37 +205,39 @@ fn survey() {
     let (mut failed, mut totals) = (0, [0u64; 5]);
     for seed in seeds.clone() {
         let (report, wall) = timed(|| run_seed(&scenario, seed));
-        let mut conditional = 0;
-        let mut conflicts = 0;
+        let mut conditional = std::collections::BTreeSet::new();
+        let (mut conflicts, mut applied) = (std::collections::BTreeSet::new(), 0);
         for entry in report.history.entries() {
             match &entry.step {
                 Step::Invoke {
                     attempt: 0,
                     command,
                     ..
-                } if matches!(command.occ, OccToken::ExpectedVersion(_)) => conditional += 1,
-                Step::Committed {
-                    record: CommittedRecord::Outcome(outcome),
-                    ..
-                } if matches!(
-                    outcome.result,
-                    OutcomeResult::Rejected {
-                        rejection: Rejection::VersionConflict { .. }
+                } if matches!(command.occ, OccToken::ExpectedVersion(_)) => {
+                    conditional.insert(command.id);
+                }
+                Step::ClientOutcome { outcome, .. } if conditional.contains(&outcome.command) => {
+                    match outcome.result {
+                        OutcomeResult::Rejected {
+                            rejection: Rejection::VersionConflict { .. },
+                        } => {
+                            conflicts.insert(outcome.command);
+                        }
+                        OutcomeResult::Accepted { .. } => applied += 1,
+                        OutcomeResult::Rejected { .. } => {}
                     }
-                ) =>
-                {
-                    conflicts += 1
                 }
                 _ => {}
             }
         }
+        let (conditional, conflicts) = (conditional.len() as u64, conflicts.len() as u64);
         let c = &report.counters;
         failed += u64::from(!report.passed());
         for (total, n) in totals.iter_mut().zip([c.commands_sent, c.resubmissions, conditional, conflicts, 1]) {
             *total += n;
         }
         println!(
-            "seed {seed:>4} {} {:?} sent {} resubmitted {} conditional {conditional} conflicts {conflicts} ({:.2} s)",
+            "seed {seed:>4} {} {:?} sent {} resubmitted {} conditional {conditional} conflicts {conflicts} conditional-accepted {applied} ({:.2} s)",
             if report.passed() { "PASS" } else { "FAIL" },
             violated(&report),
             c.commands_sent,
