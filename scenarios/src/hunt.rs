@@ -370,3 +370,65 @@ impl Hunt {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hunting(hunt: Hunt) -> Scenario {
+        let text = "name = \"t\"\ndescription = \"a test\"\n";
+        let mut scenario = Scenario::from_toml_str(text, "t.toml").expect("minimal scenario");
+        scenario.hunt = Some(hunt);
+        scenario
+    }
+
+    #[test]
+    fn a_draw_stays_in_its_ranges_and_lists_every_value() {
+        let scenario = hunting(Hunt {
+            clients: Some(MinMax::new(2, 9)),
+            amount_minor: Some(MinMax::new(10, 500)),
+            conditional_fraction: Some(MinMax::new(0.2, 0.4)),
+            at_least_once_probability: Some(0.5),
+            resubmit: vec![Resubmit::NewId, Resubmit::Never],
+            ..Hunt::default()
+        });
+        let mut draws = [0.99, 0.7, 0.1, 0.5, 0.25, 0.6].into_iter().cycle();
+        let (drawn, options) = Hunt::draw(&scenario, || draws.next().unwrap_or(0.0));
+        assert!(drawn.hunt.is_none(), "a drawn scenario is concrete");
+        assert_eq!(drawn.workload.clients, 9, "0.99 of 2..=9");
+        assert_eq!(drawn.workload.amount_minor, MinMax::new(59, 353), "two draws, in order");
+        assert_eq!(drawn.workload.resubmit, Resubmit::Never, "0.5 of two choices");
+        assert!((drawn.workload.conditional_fraction - 0.25).abs() < 1e-9);
+        assert_eq!(
+            drawn.cluster.processing_guarantee,
+            ProcessingGuarantee::ExactlyOnce,
+            "0.6 is not below the probability 0.5"
+        );
+        let names: Vec<&str> = options.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["clients", "amount_minor", "resubmit", "conditional_fraction", "at_least_once"]
+        );
+        assert_eq!(drawn.workload.accounts, scenario.workload.accounts, "undrawn fields stay");
+    }
+
+    #[test]
+    fn a_mix_that_draws_all_zero_deposits_and_relations_are_kept() {
+        let scenario = hunting(Hunt {
+            accounts: Some(MinMax::new(2, 2)),
+            hot_accounts: Some(MinMax::new(5, 5)),
+            app_instances: Some(MinMax::new(12, 12)),
+            transaction_timeout_ms: Some(MinMax::new(100, 100)),
+            commit_interval_ms: Some(MinMax::new(500, 500)),
+            mix: Some(HuntMix::default()),
+            ..Hunt::default()
+        });
+        let (drawn, _) = Hunt::draw(&scenario, || 0.5);
+        assert_eq!(drawn.workload.mix.total(), 1);
+        assert_eq!(drawn.workload.mix.deposit, 1);
+        assert_eq!(drawn.workload.skew.hot_accounts, 2, "capped at the accounts");
+        assert_eq!(drawn.cluster.max_app_instances, 12, "raised to the instances");
+        assert_eq!(drawn.cluster.commit_interval_ms, 100, "capped at the timeout");
+        assert!(drawn.validate().is_ok());
+    }
+}

@@ -39,6 +39,13 @@ const CASES: &[(&str, &str, &str)] = &[
     ("[workload]\nkey_encoding_legacy_fraction = 1.5\n", "workload.key_encoding_legacy_fraction", "from 0 to 1"),
     ("[workload]\nduplicate_send_fraction = -0.1\n", "workload.duplicate_send_fraction", "from 0 to 1"),
     ("[workload]\nconditional_fraction = 1.5\n", "workload.conditional_fraction", "from 0 to 1"),
+    // `[hunt]` ranges, and a range whose lowest draw breaks another section.
+    ("[hunt]\nclients = { min = 0, max = 3 }\n", "hunt.clients.min", "from 1 to"),
+    ("[hunt]\npartitions = { min = 4, max = 2 }\n", "hunt.partitions.max", "at least min"),
+    ("[hunt]\nconditional_fraction = { min = 0, max = 2 }\n", "hunt.conditional_fraction.max", "from 0 to 1"),
+    ("[hunt]\nat_least_once_probability = -1\n", "hunt.at_least_once_probability", "from 0 to 1"),
+    ("[hunt]\nresubmit = [\"sometimes\"]\n", "hunt.resubmit[0]", "unknown variant"),
+    ("[hunt]\naccounts = { min = 1, max = 5 }\n[workload.skew]\nhot_fraction = 0.5\nhot_accounts = 3\n", "hunt (lowest draw): workload.skew.hot_accounts", "from 1 to 1"),
     ("[workload]\namount_minor = { min = 0, max = 10 }\n", "workload.amount_minor.min", "from 1 to"),
     ("[workload.skew]\nhot_fraction = 0.5\nhot_accounts = 0\n", "workload.skew.hot_accounts", "from 1 to 10"),
     ("[workload.skew]\nzipf_exponent = inf\n", "workload.skew.zipf_exponent", "from 0 to 5"),
