@@ -1,15 +1,36 @@
-//! Search power of `hunt`, measured honestly: for each weak point W1-W8, the
-//! seed design with only that weak point switched on must fail some invariant
-//! within a stated number of `hunt` seeds (seeds to first failure, printed),
-//! and as a control the seed design with every switch off must pass those same
-//! seeds, so that "found" means the weak point, not the harness. The hardened
-//! design passes them too. W6 has no switch in the processor: it is the
-//! cluster's short command retention, so its row shortens the retention that
-//! `hunt` otherwise keeps at Kafka's 7 days.
+//! Search power of `hunt`, measured honestly. For each weak point W1-W8, the
+//! seed design with only that weak point switched on must, within `SEEDS`
+//! seeds of `hunt`, violate one of the invariants that weak point is known to
+//! break, on a seed where the control (the seed design with every switch off)
+//! does not violate that invariant. W6 has no switch in the processor: it is
+//! the cluster's short command retention, so its row shortens the retention
+//! that `hunt` otherwise keeps at Kafka's 7 days.
+//!
+//! Measured (debug build, seeds to the first find): W1 2 (S6), W2 1 (S2, S3),
+//! W3 1 (S3), W4 1 (S2), W6 2 (S6), W7 3 (S1, S5), W8 1 (S7). W5 is not found
+//! in 100 seeds (its test is ignored, with the reason).
+//!
+//! Why the control is per seed and per invariant, not "the control passes":
+//! the seed design with every switch off fails today on almost every `hunt`
+//! seed, for reasons no switch covers (see the ignored control test):
+//! - It never answers a rejection. With W1 fixed it writes a `seed_resolution`
+//!   marker on the events topic, but the history records it as an `Other`
+//!   record, so S6 and L1 see every rejected command as lost (its client gave
+//!   up) or pending (its client still waits): L1 fails on nearly every seed,
+//!   S6 on most. The fix belongs to the checkers (count the marker as a
+//!   resolution) or to the model (give the marker a typed `Rejection`).
+//! - A client that gives up on a withdrawal the design applies later trips S5.
+//! - Legacy key encodings put one account on two partitions of `commands`,
+//!   so even the fixed indexer counts it twice (the runtime half of W3).
+//!
+//! The hardened design passes the same seeds (and 200 by hand).
 
 use marlow_scenarios::{DesignKind, DesignSection, MinMax, Scenario};
 use marlow_sim::check::Invariant;
 use marlow_tests::{repro, run_seed, scenario, timed, violated};
+
+/// The stated bound: each weak point is found within this many `hunt` seeds.
+const SEEDS: u64 = 6;
 
 /// The seed design with every weak-point switch off.
 fn all_fixed() -> DesignSection {
@@ -43,7 +64,8 @@ fn hunt_with(switch: impl FnOnce(&mut Scenario)) -> Scenario {
     ranges.key_encoding_legacy_fraction = Some(MinMax::new(0.0, 0.5));
     hunt.workload.conditional_fraction = 0.0;
     switch(&mut hunt);
-    hunt.validate().unwrap_or_else(|problems| panic!("{problems:?}"));
+    hunt.validate()
+        .unwrap_or_else(|problems| panic!("{problems:?}"));
     hunt
 }
 
@@ -88,7 +110,10 @@ fn first_failure(weak_point: &str, within: u64) -> Option<(u64, String)> {
         (!new.is_empty()).then(|| {
             (
                 seed,
-                format!("{new:?} (the control violated {baseline:?}); drawn {:?}", report.options),
+                format!(
+                    "{new:?} (the control violated {baseline:?}); drawn {:?}",
+                    report.options
+                ),
             )
         })
     })
@@ -108,43 +133,43 @@ fn found_within(weak_point: &str, within: u64) {
 
 #[test]
 fn w1_version_counts_events_is_found() {
-    found_within("W1", 12);
+    found_within("W1", SEEDS);
 }
 
 #[test]
 fn w2_no_snapshot_skips_check_is_found() {
-    found_within("W2", 12);
+    found_within("W2", SEEDS);
 }
 
 #[test]
 fn w3_index_by_raw_key_is_found() {
-    found_within("W3", 12);
+    found_within("W3", SEEDS);
 }
 
 #[test]
 fn w4_no_idempotency_is_found() {
-    found_within("W4", 12);
+    found_within("W4", SEEDS);
 }
 
 #[test]
-#[ignore = "not found within 100 seeds: the control already fails L1 on almost every seed (see the header), and no seed showed L3"]
+#[ignore = "not found within 100 seeds: the control fails L1 on almost every seed (see the header) and no seed showed L3"]
 fn w5_unbounded_reenqueue_is_found() {
-    found_within("W5", 12);
+    found_within("W5", SEEDS);
 }
 
 #[test]
 fn w6_short_retention_is_found() {
-    found_within("W6", 12);
+    found_within("W6", SEEDS);
 }
 
 #[test]
 fn w7_bad_input_is_found() {
-    found_within("W7", 12);
+    found_within("W7", SEEDS);
 }
 
 #[test]
 fn w8_alarm_every_update_is_found() {
-    found_within("W8", 12);
+    found_within("W8", SEEDS);
 }
 
 /// The hardened design passes the seeds the table uses (a sweep runs more).
@@ -159,7 +184,11 @@ fn the_hardened_design_passes_hunt() {
             })
         })
         .collect();
-    assert!(failures.is_empty(), "hardened failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "hardened failures:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// Without this, a row above could be "found" by the harness or the seed
@@ -168,7 +197,7 @@ fn the_hardened_design_passes_hunt() {
 #[ignore = "fails today: see the report in this file's header"]
 fn the_seed_design_with_every_switch_off_passes_the_same_seeds() {
     let control = hunt_with(|_| {});
-    let failures: Vec<String> = (0..12)
+    let failures: Vec<String> = (0..SEEDS)
         .filter_map(|seed| {
             let report = run_seed(&control, seed);
             report.headline().map(|violation| {
@@ -176,7 +205,11 @@ fn the_seed_design_with_every_switch_off_passes_the_same_seeds() {
             })
         })
         .collect();
-    assert!(failures.is_empty(), "control failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "control failures:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// A survey tool, not a test: `MARLOW_SURVEY=scenario:variant:seeds cargo test
@@ -233,7 +266,11 @@ fn survey() {
         let (conditional, conflicts) = (conditional.len() as u64, conflicts.len() as u64);
         let c = &report.counters;
         failed += u64::from(!report.passed());
-        for (total, n) in totals.iter_mut().zip([c.commands_sent, c.resubmissions, conditional, conflicts, 1]) {
+        for (total, n) in
+            totals
+                .iter_mut()
+                .zip([c.commands_sent, c.resubmissions, conditional, conflicts, 1])
+        {
             *total += n;
         }
         println!(

@@ -131,7 +131,10 @@ impl<U: FnMut() -> f64> Draws<'_, U> {
     }
 
     fn pair_i64(&mut self, name: &str, range: MinMax<i64>) -> MinMax<i64> {
-        let drawn = self.pair(name, MinMax::new(range.min.max(0) as u64, range.max.max(0) as u64));
+        let drawn = self.pair(
+            name,
+            MinMax::new(range.min.max(0) as u64, range.max.max(0) as u64),
+        );
         MinMax::new(drawn.min as i64, drawn.max as i64)
     }
 
@@ -162,7 +165,10 @@ impl Hunt {
     /// The concrete scenario of one seed, and what was drawn, in draw order.
     /// The result has no `[hunt]`; `[faults] swarm` is left for the caller's
     /// fault draw.
-    pub fn draw(scenario: &Scenario, mut unit: impl FnMut() -> f64) -> (Scenario, Vec<DrawnOption>) {
+    pub fn draw(
+        scenario: &Scenario,
+        mut unit: impl FnMut() -> f64,
+    ) -> (Scenario, Vec<DrawnOption>) {
         let mut concrete = scenario.clone();
         let Some(hunt) = concrete.hunt.take() else {
             return (concrete, Vec::new());
@@ -272,9 +278,7 @@ impl Hunt {
             c.transaction_timeout_ms = d.int("transaction_timeout_ms", r);
         }
         if let Some(r) = self.commit_interval_ms {
-            c.commit_interval_ms = d
-                .int("commit_interval_ms", r)
-                .min(c.transaction_timeout_ms);
+            c.commit_interval_ms = d.int("commit_interval_ms", r).min(c.transaction_timeout_ms);
         }
         if let Some(r) = self.max_poll_records {
             c.max_poll_records = d.int_u32("max_poll_records", r);
@@ -300,13 +304,31 @@ impl Hunt {
                 r.validate(v, &f(name), lo, hi);
             }
         };
-        u32_range(v, "clients", &self.clients, 1, MAX_HUNT_CLIENTS.min(MAX_CLIENTS));
-        u32_range(v, "accounts", &self.accounts, 1, MAX_HUNT_ACCOUNTS.min(MAX_ACCOUNTS));
+        u32_range(
+            v,
+            "clients",
+            &self.clients,
+            1,
+            MAX_HUNT_CLIENTS.min(MAX_CLIENTS),
+        );
+        u32_range(
+            v,
+            "accounts",
+            &self.accounts,
+            1,
+            MAX_HUNT_ACCOUNTS.min(MAX_ACCOUNTS),
+        );
         u32_range(v, "owners_per_account", &self.owners_per_account, 1, 16);
         u32_range(v, "max_resubmits", &self.max_resubmits, 0, MAX_RESUBMITS);
         u32_range(v, "hot_accounts", &self.hot_accounts, 1, MAX_HUNT_ACCOUNTS);
         u32_range(v, "partitions", &self.partitions, 1, MAX_HUNT_PARTITIONS);
-        u32_range(v, "app_instances", &self.app_instances, 1, MAX_APP_INSTANCES);
+        u32_range(
+            v,
+            "app_instances",
+            &self.app_instances,
+            1,
+            MAX_APP_INSTANCES,
+        );
         u32_range(v, "max_poll_records", &self.max_poll_records, 1, 100_000);
         for (name, range) in [
             ("initial_deposit_minor", &self.initial_deposit_minor),
@@ -319,12 +341,27 @@ impl Hunt {
         }
         for (name, range, lo, hi) in [
             ("think_time_us", &self.think_time_us, 0, MAX_DURATION_US),
-            ("client_timeout_us", &self.client_timeout_us, 1, MAX_DURATION_US),
+            (
+                "client_timeout_us",
+                &self.client_timeout_us,
+                1,
+                MAX_DURATION_US,
+            ),
             ("broker_latency_us", &self.broker_latency_us, 0, 10_000_000),
             ("session_timeout_ms", &self.session_timeout_ms, 1, MAX_MS),
-            ("transaction_timeout_ms", &self.transaction_timeout_ms, 1, MAX_MS),
+            (
+                "transaction_timeout_ms",
+                &self.transaction_timeout_ms,
+                1,
+                MAX_MS,
+            ),
             ("commit_interval_ms", &self.commit_interval_ms, 1, MAX_MS),
-            ("commands_retention_ms", &self.commands_retention_ms, 1, MAX_MS),
+            (
+                "commands_retention_ms",
+                &self.commands_retention_ms,
+                1,
+                MAX_MS,
+            ),
         ] {
             if let Some(r) = range {
                 r.validate(v, &f(name), lo, hi);
@@ -332,8 +369,16 @@ impl Hunt {
         }
         for (name, range, hi) in [
             ("large_amount_fraction", &self.large_amount_fraction, 1.0),
-            ("key_encoding_legacy_fraction", &self.key_encoding_legacy_fraction, 1.0),
-            ("duplicate_send_fraction", &self.duplicate_send_fraction, 1.0),
+            (
+                "key_encoding_legacy_fraction",
+                &self.key_encoding_legacy_fraction,
+                1.0,
+            ),
+            (
+                "duplicate_send_fraction",
+                &self.duplicate_send_fraction,
+                1.0,
+            ),
             ("conditional_fraction", &self.conditional_fraction, 1.0),
             ("hot_fraction", &self.hot_fraction, 1.0),
             ("zipf_exponent", &self.zipf_exponent, 5.0),
@@ -342,14 +387,21 @@ impl Hunt {
                 v.number_in(&join(&f(name), "min"), r.min, 0.0, hi);
                 v.number_in(&join(&f(name), "max"), r.max, 0.0, hi);
                 if r.min > r.max {
-                    v.fail(join(&f(name), "max"), format!("a value at least min ({})", r.min), r.max);
+                    v.fail(
+                        join(&f(name), "max"),
+                        format!("a value at least min ({})", r.min),
+                        r.max,
+                    );
                 }
             }
         }
         for (name, p) in [
             ("race_setup_probability", self.race_setup_probability),
             ("at_least_once_probability", self.at_least_once_probability),
-            ("events_compact_probability", self.events_compact_probability),
+            (
+                "events_compact_probability",
+                self.events_compact_probability,
+            ),
         ] {
             if let Some(p) = p {
                 v.fraction(&f(name), p);
@@ -396,8 +448,16 @@ mod tests {
         let (drawn, options) = Hunt::draw(&scenario, || draws.next().unwrap_or(0.0));
         assert!(drawn.hunt.is_none(), "a drawn scenario is concrete");
         assert_eq!(drawn.workload.clients, 9, "0.99 of 2..=9");
-        assert_eq!(drawn.workload.amount_minor, MinMax::new(59, 353), "two draws, in order");
-        assert_eq!(drawn.workload.resubmit, Resubmit::Never, "0.5 of two choices");
+        assert_eq!(
+            drawn.workload.amount_minor,
+            MinMax::new(59, 353),
+            "two draws, in order"
+        );
+        assert_eq!(
+            drawn.workload.resubmit,
+            Resubmit::Never,
+            "0.5 of two choices"
+        );
         assert!((drawn.workload.conditional_fraction - 0.25).abs() < 1e-9);
         assert_eq!(
             drawn.cluster.processing_guarantee,
@@ -407,9 +467,18 @@ mod tests {
         let names: Vec<&str> = options.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(
             names,
-            ["clients", "amount_minor", "resubmit", "conditional_fraction", "at_least_once"]
+            [
+                "clients",
+                "amount_minor",
+                "resubmit",
+                "conditional_fraction",
+                "at_least_once"
+            ]
         );
-        assert_eq!(drawn.workload.accounts, scenario.workload.accounts, "undrawn fields stay");
+        assert_eq!(
+            drawn.workload.accounts, scenario.workload.accounts,
+            "undrawn fields stay"
+        );
     }
 
     #[test]
@@ -426,9 +495,18 @@ mod tests {
         let (drawn, _) = Hunt::draw(&scenario, || 0.5);
         assert_eq!(drawn.workload.mix.total(), 1);
         assert_eq!(drawn.workload.mix.deposit, 1);
-        assert_eq!(drawn.workload.skew.hot_accounts, 2, "capped at the accounts");
-        assert_eq!(drawn.cluster.max_app_instances, 12, "raised to the instances");
-        assert_eq!(drawn.cluster.commit_interval_ms, 100, "capped at the timeout");
+        assert_eq!(
+            drawn.workload.skew.hot_accounts, 2,
+            "capped at the accounts"
+        );
+        assert_eq!(
+            drawn.cluster.max_app_instances, 12,
+            "raised to the instances"
+        );
+        assert_eq!(
+            drawn.cluster.commit_interval_ms, 100,
+            "capped at the timeout"
+        );
         assert!(drawn.validate().is_ok());
     }
 }

@@ -7,8 +7,8 @@
 
 use crate::rng::SimRng;
 use marlow_model::{
-    AccountId, ClientId, Command, CommandId, CommandKind, OccToken, Outcome, OutcomeResult, OwnerId,
-    Rejection,
+    AccountId, ClientId, Command, CommandId, CommandKind, OccToken, Outcome, OutcomeResult,
+    OwnerId, Rejection,
 };
 use marlow_scenarios::Resubmit;
 use std::collections::BTreeMap;
@@ -216,15 +216,27 @@ mod tests {
             actual: 9,
         };
         assert!(atm.resolve(&rejected(second.id, conflict)));
-        assert_eq!(atm.known_version(AccountId(1)), Some(9), "a conflict shows the actual version");
+        assert_eq!(
+            atm.known_version(AccountId(1)),
+            Some(9),
+            "a conflict shows the actual version"
+        );
         let third = atm.start(AccountId(1), OwnerId(1), deposit, OccToken::Any);
         let broke = Rejection::InsufficientFunds {
             balance_minor: 0,
             amount_minor: 5,
         };
         assert!(atm.resolve(&rejected(third.id, broke)));
-        assert_eq!(atm.known_version(AccountId(1)), Some(9), "other rejections show none");
-        assert_eq!(atm.known_version(AccountId(2)), None, "versions are per account");
+        assert_eq!(
+            atm.known_version(AccountId(1)),
+            Some(9),
+            "other rejections show none"
+        );
+        assert_eq!(
+            atm.known_version(AccountId(2)),
+            None,
+            "versions are per account"
+        );
     }
 
     #[test]

@@ -56,7 +56,10 @@ mod tests {
         assert_eq!(a.options, again.options);
         assert!(a.scenario.hunt.is_none() && a.scenario.validate().is_ok());
         assert!(a.options.iter().any(|(name, _)| name == "clients"));
-        assert!(a.options.iter().any(|(name, _)| name == "instance_crash_per_s"));
+        assert!(a
+            .options
+            .iter()
+            .any(|(name, _)| name == "instance_crash_per_s"));
         let differs = (4..12).any(|seed| draw(&hunt, seed).scenario != a.scenario);
         assert!(differs, "the drawn scenario depends on the seed");
     }

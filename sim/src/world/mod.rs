@@ -88,10 +88,7 @@ impl World {
         } else {
             Trace::hashing()
         };
-        trace.record(
-            0,
-            &TraceStep::Draw(&Choice::Options(drawn.options.clone())),
-        );
+        trace.record(0, &TraceStep::Draw(&Choice::Options(drawn.options.clone())));
         let mut world = World {
             scenario: scenario.clone(),
             faults,
