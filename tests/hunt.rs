@@ -316,3 +316,15 @@ fn switch_on(weak_point: &str, s: &mut Scenario) {
         other => panic!("unknown weak point {other}"),
     }
 }
+
+/// A hunt seed is one concrete scenario: the same seed draws the same options
+/// and replays the same schedule; another seed draws another scenario.
+#[test]
+fn a_hunt_seed_replays_its_draw() {
+    let hunt = scenario("hunt", None);
+    let (a, again) = (run_seed(&hunt, 9), run_seed(&hunt, 9));
+    assert_eq!(a.trace_hash, again.trace_hash);
+    assert_eq!(a.options, again.options);
+    assert!(a.options.iter().any(|(name, _)| name == "partitions"));
+    assert_ne!(run_seed(&hunt, 10).options, a.options);
+}
