@@ -214,7 +214,12 @@ impl Hunt {
         if !self.resubmit.is_empty() {
             let index = d.int_quiet(MinMax::new(0, self.resubmit.len() as u64 - 1)) as usize;
             w.resubmit = self.resubmit[index];
-            d.note("resubmit", format!("{:?}", w.resubmit).to_lowercase());
+            let name = match w.resubmit {
+                Resubmit::SameId => "same_id",
+                Resubmit::NewId => "new_id",
+                Resubmit::Never => "never",
+            };
+            d.note("resubmit", name);
         }
         if let Some(p) = self.race_setup_probability {
             w.wait_for_setup = !d.coin("race_setup", p);
