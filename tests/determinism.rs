@@ -17,6 +17,7 @@ fn same_seed_same_hash_in_one_process() {
         ("chaos", 7),
         ("w3-check-then-act", 1),
         ("w2-first-event", 3),
+        ("hunt", 5),
     ] {
         assert_eq!(
             hash_of(name, seed),

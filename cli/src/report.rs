@@ -49,7 +49,7 @@ pub fn print_summary(report: &RunReport, wall: Duration) {
         .map(|(name, value)| format!("{name}={value}"))
         .collect();
     if !options.is_empty() {
-        out!("  fault mix     {}", options.join(" "));
+        out!("  drawn         {}", options.join(" "));
     }
     out!(
         "  commands      {} sent, {} resubmitted; {} accepted, {} rejected, {} dead-lettered",

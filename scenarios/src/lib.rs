@@ -7,6 +7,7 @@ mod cluster;
 mod design;
 mod error;
 mod faults;
+mod hunt;
 mod invariant;
 mod load;
 mod locate;
@@ -23,6 +24,7 @@ pub use cluster::{
 pub use design::{DesignKind, DesignSection};
 pub use error::{Problem, ScenarioError};
 pub use faults::Faults;
+pub use hunt::{DrawnOption, Hunt, HuntMix};
 pub use invariant::Invariant;
 pub use load::{shipped, shipped_names, shipped_text};
 pub use phases::Phases;
@@ -58,6 +60,10 @@ pub struct Scenario {
     pub phases: Phases,
     #[serde(default)]
     pub check: Check,
+    /// Swarm testing over the workload and the topology: ranges each seed
+    /// draws from (`Hunt::draw`). Absent in every concrete scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hunt: Option<Hunt>,
 }
 
 impl Scenario {
@@ -118,6 +124,12 @@ impl Scenario {
         let transactions = self.cluster.processing_guarantee == ProcessingGuarantee::ExactlyOnce;
         self.check
             .validate_marks(&mut v, mark_design(self.design.design), transactions);
+        if let Some(hunt) = &self.hunt {
+            hunt.validate(&mut v);
+            if v.is_clean() {
+                self.validate_hunt_corners(&mut v);
+            }
+        }
         let problems = v.into_problems();
         if problems.is_empty() {
             Ok(())
@@ -132,6 +144,28 @@ fn mark_design(kind: DesignKind) -> marlow_model::MarkDesign {
     match kind {
         DesignKind::Seed => marlow_model::MarkDesign::Seed,
         DesignKind::Hardened => marlow_model::MarkDesign::Hardened,
+    }
+}
+
+impl Scenario {
+    /// The smallest and the largest draw of every `[hunt]` range must each
+    /// make a valid scenario (with the other sections), so no seed can draw
+    /// one that is not. (Ranges are independent, so the corners are the
+    /// extremes that relations such as `hot_accounts <= accounts` can meet.)
+    fn validate_hunt_corners(&self, v: &mut Validator) {
+        let highest = 1.0 - f64::EPSILON;
+        for (corner, unit) in [("lowest", 0.0), ("highest", highest)] {
+            let (drawn, _) = Hunt::draw(self, || unit);
+            if let Err(problems) = drawn.validate() {
+                for problem in problems {
+                    v.fail(
+                        format!("hunt ({corner} draw): {}", problem.field),
+                        problem.expected,
+                        problem.found,
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use crate::Scenario;
 use std::path::Path;
 
 /// The shipped scenarios, by name, with their file text.
-const SHIPPED: [(&str, &str); 11] = [
+const SHIPPED: [(&str, &str); 12] = [
     ("baseline", include_str!("../files/baseline.toml")),
     ("chaos", include_str!("../files/chaos.toml")),
     ("at-least-once", include_str!("../files/at-least-once.toml")),
@@ -32,6 +32,7 @@ const SHIPPED: [(&str, &str); 11] = [
     ("w6-retention", include_str!("../files/w6-retention.toml")),
     ("w7-bad-input", include_str!("../files/w7-bad-input.toml")),
     ("w8-alarms", include_str!("../files/w8-alarms.toml")),
+    ("hunt", include_str!("../files/hunt.toml")),
 ];
 
 /// The names of the shipped scenarios, in listing order.

@@ -15,6 +15,10 @@ pub(crate) struct Validator {
 }
 
 impl Validator {
+    pub(crate) fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+
     pub(crate) fn into_problems(self) -> Vec<Problem> {
         self.problems
     }

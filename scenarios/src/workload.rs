@@ -61,6 +61,11 @@ pub struct Workload {
     /// Fraction of client sends that the client's producer sends twice (a retry
     /// after a lost acknowledgement, without idempotence).
     pub duplicate_send_fraction: f64,
+    /// Fraction of a client's commands that carry `ExpectedVersion`: the
+    /// version of the client's last outcome for that account (an acceptance's
+    /// version, a version conflict's actual version), as an ATM that showed a
+    /// balance would send. With no known version the command is unconditional.
+    pub conditional_fraction: f64,
 }
 
 impl Default for Workload {
@@ -83,6 +88,7 @@ impl Default for Workload {
             max_resubmits: 3,
             key_encoding_legacy_fraction: 0.0,
             duplicate_send_fraction: 0.0,
+            conditional_fraction: 0.0,
         }
     }
 }
@@ -224,6 +230,7 @@ impl Workload {
             &field("duplicate_send_fraction"),
             self.duplicate_send_fraction,
         );
+        v.fraction(&field("conditional_fraction"), self.conditional_fraction);
     }
 }
 

@@ -1,10 +1,15 @@
 //! ATM clients: each an independent seeded stream of operations that waits for
 //! each command's outcome, and on timeout resubmits (same command id, or a new
 //! one as the original ATMs did) or gives up. The setup actor that opens the
-//! accounts is a client too, one that may have many commands in flight.
+//! accounts is a client too, one that may have many commands in flight. A
+//! client remembers the account version its last answer per account showed, so
+//! it can send commands conditional on it (client-side OCC).
 
 use crate::rng::SimRng;
-use marlow_model::{AccountId, ClientId, Command, CommandId, CommandKind, OccToken, OwnerId};
+use marlow_model::{
+    AccountId, ClientId, Command, CommandId, CommandKind, OccToken, Outcome, OutcomeResult,
+    OwnerId, Rejection,
+};
 use marlow_scenarios::Resubmit;
 use std::collections::BTreeMap;
 
@@ -38,6 +43,9 @@ pub struct AtmClient {
     next_seq: u64,
     /// In flight, by command id. ATMs hold at most one.
     waiting: BTreeMap<CommandId, Waiting>,
+    /// The account version the client's last answer for each account showed.
+    /// At most one entry per account the client has been answered on.
+    known_versions: BTreeMap<AccountId, u64>,
 }
 
 impl AtmClient {
@@ -48,6 +56,7 @@ impl AtmClient {
             legacy_keys,
             next_seq: 0,
             waiting: BTreeMap::new(),
+            known_versions: BTreeMap::new(),
         }
     }
 
@@ -61,12 +70,18 @@ impl AtmClient {
     }
 
     /// Builds a new command (attempt 0) and starts waiting on it.
-    pub fn start(&mut self, account: AccountId, issuer: OwnerId, kind: CommandKind) -> Command {
+    pub fn start(
+        &mut self,
+        account: AccountId,
+        issuer: OwnerId,
+        kind: CommandKind,
+        occ: OccToken,
+    ) -> Command {
         let command = Command {
             id: self.fresh_id(),
             account,
             issuer,
-            occ: OccToken::Any,
+            occ,
             kind,
         };
         let waiting = Waiting {
@@ -95,9 +110,31 @@ impl AtmClient {
     }
 
     /// An outcome arrived. Returns true if the client was waiting for it (only
-    /// then has the ATM been told); late answers to abandoned commands are not.
-    pub fn resolve(&mut self, command: CommandId) -> bool {
-        self.waiting.remove(&command).is_some()
+    /// then has the ATM been told, and only then does it learn the account's
+    /// version); late answers to abandoned commands are not told.
+    pub fn resolve(&mut self, outcome: &Outcome) -> bool {
+        if self.waiting.remove(&outcome.command).is_none() {
+            return false;
+        }
+        // An acceptance shows the version the account is now at; a version
+        // conflict shows the version it was at. Other rejections show none, so
+        // what the client knew stays.
+        let shown = match &outcome.result {
+            OutcomeResult::Accepted { version } => Some(*version),
+            OutcomeResult::Rejected {
+                rejection: Rejection::VersionConflict { actual, .. },
+            } => Some(*actual),
+            OutcomeResult::Rejected { .. } => None,
+        };
+        if let Some(version) = shown {
+            self.known_versions.insert(outcome.account, version);
+        }
+        true
+    }
+
+    /// The version of `account` the client's last answer showed, if any.
+    pub fn known_version(&self, account: AccountId) -> Option<u64> {
+        self.known_versions.get(&account).copied()
     }
 
     /// The wait for `command` ran out: resubmit per the policy, or give up.
@@ -148,6 +185,65 @@ mod tests {
         AtmClient::new(ClientId(3), SeedStreams::new(1).stream("client/3"), false)
     }
 
+    fn answer(command: CommandId, result: OutcomeResult) -> Outcome {
+        Outcome {
+            command,
+            account: AccountId(1),
+            result,
+        }
+    }
+
+    fn accepted(command: CommandId, version: u64) -> Outcome {
+        answer(command, OutcomeResult::Accepted { version })
+    }
+
+    fn rejected(command: CommandId, rejection: Rejection) -> Outcome {
+        answer(command, OutcomeResult::Rejected { rejection })
+    }
+
+    #[test]
+    fn the_known_version_is_the_last_answer_that_showed_one() {
+        let mut atm = client();
+        let deposit = CommandKind::Deposit { amount_minor: 5 };
+        assert_eq!(atm.known_version(AccountId(1)), None);
+        let first = atm.start(AccountId(1), OwnerId(1), deposit.clone(), OccToken::Any);
+        assert!(atm.resolve(&accepted(first.id, 7)));
+        assert_eq!(atm.known_version(AccountId(1)), Some(7));
+        let second = atm.start(
+            AccountId(1),
+            OwnerId(1),
+            deposit.clone(),
+            OccToken::ExpectedVersion(7),
+        );
+        assert_eq!(second.occ, OccToken::ExpectedVersion(7));
+        let conflict = Rejection::VersionConflict {
+            expected: 7,
+            actual: 9,
+        };
+        assert!(atm.resolve(&rejected(second.id, conflict)));
+        assert_eq!(
+            atm.known_version(AccountId(1)),
+            Some(9),
+            "a conflict shows the actual version"
+        );
+        let third = atm.start(AccountId(1), OwnerId(1), deposit, OccToken::Any);
+        let broke = Rejection::InsufficientFunds {
+            balance_minor: 0,
+            amount_minor: 5,
+        };
+        assert!(atm.resolve(&rejected(third.id, broke)));
+        assert_eq!(
+            atm.known_version(AccountId(1)),
+            Some(9),
+            "other rejections show none"
+        );
+        assert_eq!(
+            atm.known_version(AccountId(2)),
+            None,
+            "versions are per account"
+        );
+    }
+
     #[test]
     fn same_id_resubmission_keeps_the_idempotency_key() {
         let mut atm = client();
@@ -155,6 +251,7 @@ mod tests {
             AccountId(1),
             OwnerId(1),
             CommandKind::Deposit { amount_minor: 5 },
+            OccToken::Any,
         );
         match atm.time_out(sent.id, Resubmit::SameId, 3) {
             OnTimeout::Resubmit { command, attempt } => {
@@ -172,16 +269,19 @@ mod tests {
             AccountId(1),
             OwnerId(1),
             CommandKind::Deposit { amount_minor: 5 },
+            OccToken::Any,
         );
         let OnTimeout::Resubmit { command, .. } = atm.time_out(sent.id, Resubmit::NewId, 3) else {
             panic!("expected a resubmission");
         };
         assert_ne!(command.id, sent.id);
         assert!(
-            !atm.resolve(sent.id),
+            !atm.resolve(&accepted(sent.id, 4)),
             "a late answer to the old id is not told"
         );
-        assert!(atm.resolve(command.id));
+        assert_eq!(atm.known_version(AccountId(1)), None, "nor learnt from");
+        assert!(atm.resolve(&accepted(command.id, 5)));
+        assert_eq!(atm.known_version(AccountId(1)), Some(5));
         assert_eq!(atm.in_flight(), 0);
     }
 
@@ -192,6 +292,7 @@ mod tests {
             AccountId(1),
             OwnerId(1),
             CommandKind::Deposit { amount_minor: 5 },
+            OccToken::Any,
         );
         assert!(matches!(
             atm.time_out(sent.id, Resubmit::SameId, 1),
@@ -201,7 +302,10 @@ mod tests {
             atm.time_out(sent.id, Resubmit::SameId, 1),
             OnTimeout::KeepWaiting
         );
-        assert!(atm.resolve(sent.id), "the late answer is still told");
+        assert!(
+            atm.resolve(&accepted(sent.id, 2)),
+            "the late answer is still told"
+        );
     }
 
     #[test]
@@ -211,6 +315,7 @@ mod tests {
             AccountId(1),
             OwnerId(1),
             CommandKind::Deposit { amount_minor: 5 },
+            OccToken::Any,
         );
         assert!(matches!(
             atm.time_out(sent.id, Resubmit::NewId, 1),
@@ -228,6 +333,7 @@ mod tests {
             AccountId(1),
             OwnerId(1),
             CommandKind::Deposit { amount_minor: 5 },
+            OccToken::Any,
         );
         assert_eq!(
             atm.time_out(other.id, Resubmit::Never, 5),

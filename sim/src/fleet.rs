@@ -9,7 +9,8 @@ use crate::rng::{chance, uniform_inclusive, SeedStreams};
 use crate::workload::{Operation, WorkloadPlan};
 use marlow_model::codec::{encode_account_key, encode_account_key_legacy};
 use marlow_model::{
-    AccountId, ClientId, Command, CommandId, CommandKind, DesignConfig, Outcome, OutcomeResult,
+    AccountId, ClientId, Command, CommandId, CommandKind, DesignConfig, OccToken, Outcome,
+    OutcomeResult,
 };
 use marlow_scenarios::{Resubmit, Scenario};
 
@@ -105,7 +106,7 @@ impl Fleet {
             self.setup_next_account += 1;
             let commands = self.plan.setup_commands(account, &mut self.setup.rng);
             for (issuer, kind) in commands {
-                let command = self.setup.start(account, issuer, kind);
+                let command = self.setup.start(account, issuer, kind, OccToken::Any);
                 self.invoke(self.setup.id, command, 0, &mut out);
             }
             return Some(out);
@@ -164,7 +165,17 @@ impl Fleet {
                 if Some(account) == next_new {
                     self.opened_extra += 1;
                 }
-                let command = self.clients[id.0 as usize].start(account, issuer, kind);
+                let fraction = self.plan.workload.conditional_fraction;
+                let client = &mut self.clients[id.0 as usize];
+                // Drawn for every command (never when the fraction is 0, so
+                // scenarios without the knob keep their streams), and used only
+                // when the client has seen a version of the account.
+                let conditional = chance(&mut client.rng, fraction);
+                let occ = match client.known_version(account) {
+                    Some(version) if conditional => OccToken::ExpectedVersion(version),
+                    _ => OccToken::Any,
+                };
+                let command = client.start(account, issuer, kind, occ);
                 self.invoke(id, command, 0, &mut out);
             }
             Operation::Garbage { account, bytes } => {
@@ -265,7 +276,7 @@ impl Fleet {
             return out;
         }
         let outcome = self.version_after_command(outcome);
-        if !self.client_mut(client).resolve(outcome.command) {
+        if !self.client_mut(client).resolve(&outcome) {
             return out;
         }
         out.push(FleetAction::Record(Step::ClientOutcome { client, outcome }));

@@ -11,6 +11,7 @@ pub mod panics;
 pub mod rng;
 pub mod run;
 pub mod scheduler;
+pub mod swarm;
 pub mod trace;
 pub mod workload;
 pub mod world;

@@ -26,7 +26,8 @@ pub struct RunReport {
     pub scenario: String,
     pub design: &'static str,
     pub seed: u64,
-    /// The fault mix this seed drew (swarm testing), as (name, value).
+    /// Every option this seed drew (swarm testing: a `[hunt]` section's
+    /// workload and topology, then the fault mix), as (name, value).
     pub options: Vec<(String, String)>,
     pub counters: Counters,
     /// The coverage marks this run hit, with counts.
@@ -96,12 +97,13 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
     let until = options.trace_until_us.unwrap_or(u64::MAX);
     let mut world = World::new(scenario, options.seed, options.readable_trace_lines, until);
     let simulated_us = world.run();
-    let violations = check_history(world.history.entries(), &check_config(scenario));
+    // The drawn scenario: a `[hunt]` seed's bounds are its own.
+    let violations = check_history(world.history.entries(), &check_config(&world.scenario));
     RunReport {
         scenario: scenario.name.clone(),
         design: design_name(scenario),
         seed: options.seed,
-        options: crate::world::fault_options(&world.faults),
+        options: world.drawn_options.clone(),
         counters: world.counters.clone(),
         marks: world.marks.clone(),
         simulated_us,

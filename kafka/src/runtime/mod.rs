@@ -310,6 +310,10 @@ fn run_real_with(
     options: &RealOptions,
     soak: Option<&soak::Hooks<'_>>,
 ) -> Result<RealReport, RealError> {
+    // A `[hunt]` scenario runs the concrete scenario its seed draws, the one
+    // the simulator runs for that seed.
+    let drawn = marlow_sim::swarm::draw(scenario, options.seed).scenario;
+    let scenario = &drawn;
     check_supported(scenario)?;
     let design = scenario.design_config();
     let ns = RunNamespace::new(&options.run_id)?;

@@ -88,7 +88,7 @@ pub enum SimEvent {
 /// A random draw that shaped the run, beyond the event times themselves.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Choice {
-    /// The swarm-drawn fault mix of this seed, as (name, value) pairs.
+    /// The options this seed drew (hunt ranges, the fault mix), as (name, value) pairs.
     Options(Vec<(String, String)>),
     /// A client's send was duplicated by a producer retry.
     DuplicateSend {

@@ -52,8 +52,11 @@ pub struct Counters {
 }
 
 pub struct World {
+    /// The concrete scenario this seed runs (a `[hunt]` drawn out).
     pub scenario: Scenario,
     pub faults: Faults,
+    /// Every option the seed drew (hunt ranges, then the fault mix).
+    pub drawn_options: Vec<(String, String)>,
     pub(crate) scheduler: Scheduler<SimEvent>,
     pub cluster: Cluster,
     pub(crate) tasks: Vec<Box<dyn StreamTask>>,
@@ -88,14 +91,9 @@ impl World {
         trace_until_us: u64,
     ) -> World {
         let streams = SeedStreams::new(seed);
-        let mut swarm_rng = streams.stream("swarm");
-        let faults = if scenario.faults.swarm {
-            scenario
-                .faults
-                .swarm_draw(|| rand::Rng::random::<f64>(&mut swarm_rng))
-        } else {
-            scenario.faults.clone()
-        };
+        // A `[hunt]` scenario becomes the concrete one this seed draws.
+        let drawn = crate::swarm::draw(scenario, seed);
+        let (scenario, faults) = (&drawn.scenario, drawn.faults);
         let tasks = scenario.design_config().tasks();
         let fleet = Fleet::new(scenario, &streams, scenario.workload.clients);
         let mut trace = if readable_trace_lines > 0 {
@@ -103,13 +101,11 @@ impl World {
         } else {
             Trace::hashing()
         };
-        trace.record(
-            0,
-            &TraceStep::Draw(&Choice::Options(fault_options(&faults))),
-        );
+        trace.record(0, &TraceStep::Draw(&Choice::Options(drawn.options.clone())));
         let mut world = World {
             scenario: scenario.clone(),
             faults,
+            drawn_options: drawn.options.clone(),
             scheduler: Scheduler::new(MAX_PENDING_EVENTS),
             // Scenarios compress time (sessions of a second or two), so the
             // simulated broker accepts any session timeout a scenario validated.
@@ -369,11 +365,7 @@ fn event_instance(event: &SimEvent) -> Option<u32> {
 
 /// The drawn fault mix, printed next to the seed.
 pub fn fault_options(faults: &Faults) -> Vec<(String, String)> {
-    faults
-        .rates()
-        .iter()
-        .map(|(name, rate)| (name.to_string(), format!("{rate}")))
-        .collect()
+    crate::swarm::fault_options(faults)
 }
 
 /// The instance that may still have work, for the event loop's bookkeeping.
