@@ -35,7 +35,7 @@ impl fmt::Display for WeakPoint {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Check {
-    /// The invariants to check; all ten by default.
+    /// The invariants to check; all thirteen by default.
     pub invariants: Vec<Invariant>,
     /// An alarm is due when a balance crosses below this, in minor units. The
     /// processor's alarm rule is set from it too.
@@ -83,7 +83,7 @@ fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Invaria
     impl<'de> serde::de::Visitor<'de> for Visitor {
         type Value = Vec<Invariant>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an invariant name (S1 to S7, L1 to L3) or a list of them")
+            f.write_str("an invariant name (S1 to S9, L1 to L4) or a list of them")
         }
         fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Self::Value, E> {
             let one = Invariant::deserialize(serde::de::value::StrDeserializer::<E>::new(name))?;
@@ -108,7 +108,7 @@ impl Check {
         if self.invariants.is_empty() {
             v.fail(
                 "check.invariants",
-                "at least one invariant (S1 to S7, L1 to L3)",
+                "at least one invariant (S1 to S9, L1 to L4)",
                 "an empty list",
             );
         }

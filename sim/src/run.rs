@@ -8,7 +8,7 @@ use crate::history::History;
 use crate::trace::{TraceHash, TraceLine};
 use crate::world::{Counters, World};
 use marlow_model::DesignConfig;
-use marlow_scenarios::Scenario;
+use marlow_scenarios::{ProcessingGuarantee, Scenario};
 
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -72,18 +72,53 @@ pub fn design_name(scenario: &Scenario) -> &'static str {
 
 /// The checkers' configuration for a scenario: its threshold, its liveness
 /// bound, its chosen invariants. The seed design's aggregator consumes the
-/// events topic, so a restored snapshot may lag the log.
+/// events topic, so a restored snapshot may lag the log; it commits no
+/// outcomes. At least once, an identical alarm may be written twice (S7).
 pub fn check_config(scenario: &Scenario) -> CheckConfig {
     let bound_us = scenario.phases.liveness_bound_ms * 1000;
     let enabled = scenario.check.invariants.iter().copied().collect();
+    let seed = design_name(scenario) == "seed";
     CheckConfig {
         alarm_threshold_minor: scenario.check.alarm_threshold_minor,
         outcome_bound_us: bound_us,
         alarm_bound_us: bound_us,
         reenqueue_drain_bound_us: bound_us,
-        restore_may_lag_log: design_name(scenario) == "seed",
+        restore_may_lag_log: seed,
+        at_least_once: scenario.cluster.processing_guarantee == ProcessingGuarantee::AtLeastOnce,
+        answers_every_command: !seed,
+        answer_slack_us: 0,
+        timely_from_start: scenario.faults.is_quiet(),
+        timeliness_settle_us: timeliness_settle_us(scenario),
         enabled,
     }
+}
+
+/// L4: how long after healing the system may still be recovering, so that a
+/// client timeout is excused. Each term is a wait the faults can leave behind:
+/// a crashed or paused member is dropped only after its session timeout, and a
+/// rebalance follows; an open transaction of a dead producer blocks
+/// read_committed readers until it times out; an instance restarted at the
+/// heal comes back after its restart delay; and the backlog of the fault phase
+/// is commands whose clients resubmit up to `max_resubmits` times, one client
+/// timeout apart, so after that many timeouts (plus one) no command of the
+/// fault phase is still being sent.
+pub fn timeliness_settle_us(scenario: &Scenario) -> u64 {
+    let cluster = &scenario.cluster;
+    let workload = &scenario.workload;
+    let group_us = cluster.session_timeout_ms.saturating_mul(1000);
+    let transaction_us = cluster.transaction_timeout_ms.saturating_mul(1000);
+    let restart_us = scenario
+        .faults
+        .instance_restart_delay_ms
+        .max
+        .saturating_mul(1000);
+    let backlog_us = workload
+        .client_timeout_us
+        .saturating_mul(u64::from(workload.max_resubmits) + 1);
+    group_us
+        .saturating_add(transaction_us)
+        .saturating_add(restart_us)
+        .saturating_add(backlog_us)
 }
 
 pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
