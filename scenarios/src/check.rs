@@ -170,7 +170,7 @@ mod tests {
             assert_eq!(invariant.code().parse::<Invariant>(), Ok(invariant));
             assert!(!invariant.name().is_empty());
         }
-        assert!("S8".parse::<Invariant>().is_err());
+        assert!("S10".parse::<Invariant>().is_err());
         assert!(Invariant::L2.is_liveness() && !Invariant::S7.is_liveness());
     }
 }

@@ -89,8 +89,20 @@ pub fn check_config(scenario: &Scenario) -> CheckConfig {
         answer_slack_us: 0,
         timely_from_start: scenario.faults.is_quiet(),
         timeliness_settle_us: timeliness_settle_us(scenario),
+        answer_time_floor_us: answer_time_floor_us(scenario),
         enabled,
     }
+}
+
+/// L4: how long a design may take to answer without faults: a commit
+/// interval (an answer becomes visible when its transaction commits) plus
+/// twenty broker round trips at the slowest latency (produce, commit, fetch,
+/// and the client's own poll, with room for a queue). A client timeout below
+/// it is the workload's impatience, not the design's lateness.
+pub fn answer_time_floor_us(scenario: &Scenario) -> u64 {
+    let cluster = &scenario.cluster;
+    let commit_us = cluster.commit_interval_ms.saturating_mul(1000);
+    commit_us.saturating_add(cluster.broker_latency_us.max.saturating_mul(20))
 }
 
 /// L4: how long after healing the system may still be recovering, so that a

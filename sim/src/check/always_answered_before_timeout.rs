@@ -9,7 +9,9 @@
 //!   `sim::run::check_config`);
 //! and in both cases none with a `Fault` entry between its first invoke and
 //! the timeout (a fault after healing, such as a late session timeout, opens a
-//! new recovery). Only designs that answer every command are judged
+//! new recovery), and none whose client gave up sooner than a design without
+//! faults may take to answer (`answer_time_floor_us`): that client was
+//! impatient, not the design late. Only designs that answer every command are judged
 //! (`answers_every_command`): the seed design never answers a rejection, so
 //! its clients time out by design. A liveness invariant: a slow answer is not
 //! a wrong one, but a dedup path that answers only a resubmission is a bug.
@@ -31,6 +33,7 @@ pub struct AlwaysAnsweredBeforeTimeout {
     judged: bool,
     from_start: bool,
     settle_us: u64,
+    floor_us: u64,
     fault_before_heal: bool,
     heal_at_us: Option<u64>,
     last_fault_at_us: Option<u64>,
@@ -47,6 +50,7 @@ impl AlwaysAnsweredBeforeTimeout {
             judged: config.answers_every_command,
             from_start: config.timely_from_start,
             settle_us: config.timeliness_settle_us,
+            floor_us: config.answer_time_floor_us,
             fault_before_heal: false,
             heal_at_us: None,
             last_fault_at_us: None,
@@ -85,6 +89,9 @@ impl AlwaysAnsweredBeforeTimeout {
             .find(|(sent, _)| *sent == attempt)
             .map_or(invoked.first_at_us, |(_, at_us)| *at_us);
         let waited_us = entry.at_us.saturating_sub(sent_at_us);
+        if waited_us < self.floor_us {
+            return None;
+        }
         let message = format!(
             "{id} (invoked at t={}, no fault since) was not answered before its client timed out: attempt {attempt} waited {}",
             format_us(invoked.first_at_us),
@@ -219,6 +226,23 @@ mod tests {
         let (late, seq) = late_rejection(&mut story);
         let violation = run(&story, &config(true)).expect("judged once settled");
         assert_eq!((violation.history_seq, violation.command), (seq, Some(late.id)));
+    }
+
+    #[test]
+    fn an_impatient_client_is_not_judged() {
+        let mut story = Story::new();
+        story.open(1, 7, 70, 5_000);
+        late_rejection(&mut story);
+        let patient = CheckConfig {
+            answer_time_floor_us: 1_001_000,
+            ..config(true)
+        };
+        assert!(run(&story, &patient).is_some());
+        let impatient = CheckConfig {
+            answer_time_floor_us: 1_001_001,
+            ..config(true)
+        };
+        assert_eq!(run(&story, &impatient), None);
     }
 
     #[test]

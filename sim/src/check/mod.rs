@@ -108,6 +108,10 @@ pub struct CheckConfig {
     pub timely_from_start: bool,
     /// L4: otherwise commands are judged from this long after `Heal`.
     pub timeliness_settle_us: u64,
+    /// L4: how long a design without faults may take to answer. A client
+    /// that gives up sooner is impatient (w4-resubmission sets a 3 ms timeout
+    /// on purpose) and its timeout is not judged.
+    pub answer_time_floor_us: u64,
     /// The invariants to check; all by default.
     pub enabled: BTreeSet<Invariant>,
 }
@@ -125,6 +129,7 @@ impl Default for CheckConfig {
             answer_slack_us: 0,
             timely_from_start: false,
             timeliness_settle_us: 10_000_000,
+            answer_time_floor_us: 200_000,
             enabled: Invariant::ALL.into_iter().collect(),
         }
     }
