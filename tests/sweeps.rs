@@ -88,5 +88,9 @@ fn the_answer_checkers_raise_no_false_alarm_on_the_hardened_design() {
             }
         }
     }
-    assert!(failures.is_empty(), "false alarms:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "false alarms:\n{}",
+        failures.join("\n")
+    );
 }

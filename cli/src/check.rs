@@ -7,11 +7,11 @@
 use clap::Args;
 use marlow_kafka::runtime::audit::{audit, read_kept_run, Audit, AuditError, KeptRun};
 use marlow_kafka::runtime::history_topic::HISTORY_TOPIC;
+use marlow_kafka::runtime::real_check_config;
 use marlow_kafka::runtime::ClientSettings;
 use marlow_kafka::topics::RunNamespace;
 use marlow_scenarios::Scenario;
 use marlow_sim::check::{related_entries, Violation};
-use marlow_kafka::runtime::real_check_config;
 use marlow_sim::run::{EXIT_LIVENESS, EXIT_PASS, EXIT_SAFETY};
 
 use crate::commands::{EXIT_INTERNAL, EXIT_USAGE};

@@ -1,17 +1,19 @@
 //! L4 answered in time: in a phase without faults, no command needs a client
 //! timeout to be answered. A `ClientTimeout` of a judged command is a
-//! violation naming the command and how long its client waited. Which
-//! commands are judged:
-//! - a run without any `Fault` entry before `Heal`, in a scenario that plans
-//!   no fault at all (`CheckConfig::timely_from_start`): every command;
-//! - otherwise only commands first invoked at least `timeliness_settle_us`
-//!   after `Heal` (the time the system needs to recover from the faults: see
-//!   `sim::run::check_config`);
-//! and in both cases none with a `Fault` entry between its first invoke and
-//! the timeout (a fault after healing, such as a late session timeout, opens a
-//! new recovery), and none whose client gave up sooner than a design without
-//! faults may take to answer (`answer_time_floor_us`): that client was
-//! impatient, not the design late. Only designs that answer every command are judged
+//! violation naming the command and how long its client waited.
+//!
+//! Which commands are judged: in a run without any `Fault` entry before
+//! `Heal`, of a scenario that plans no fault at all
+//! (`CheckConfig::timely_from_start`), every command; otherwise only commands
+//! first invoked at least `timeliness_settle_us` after `Heal` (the time the
+//! system needs to recover from the faults: see `sim::run::check_config`).
+//! In both cases a command with a `Fault` entry between its first invoke and
+//! the timeout is excused (a fault after healing, such as a late session
+//! timeout, opens a new recovery), and so is one whose client gave up sooner
+//! than a design without faults may take to answer (`answer_time_floor_us`):
+//! that client was impatient, not the design late.
+//!
+//! Only designs that answer every command are judged
 //! (`answers_every_command`): the seed design never answers a rejection, so
 //! its clients time out by design. A liveness invariant: a slow answer is not
 //! a wrong one, but a dedup path that answers only a resubmission is a bug.
@@ -204,7 +206,11 @@ mod tests {
         assert_eq!(violation.invariant, Invariant::L4);
         assert_eq!(violation.history_seq, seq);
         assert_eq!(violation.command, Some(greedy.id));
-        assert!(violation.message.contains("waited 1.001000 s"), "{}", violation.message);
+        assert!(
+            violation.message.contains("waited 1.001000 s"),
+            "{}",
+            violation.message
+        );
         // The seed design never answers rejections: not judged there.
         let seed = CheckConfig {
             answers_every_command: false,
@@ -225,7 +231,10 @@ mod tests {
         story.wait_us(60_000);
         let (late, seq) = late_rejection(&mut story);
         let violation = run(&story, &config(true)).expect("judged once settled");
-        assert_eq!((violation.history_seq, violation.command), (seq, Some(late.id)));
+        assert_eq!(
+            (violation.history_seq, violation.command),
+            (seq, Some(late.id))
+        );
     }
 
     #[test]

@@ -1,19 +1,23 @@
 //! S9 every answer is right: an independent oracle (`rules_oracle`, which
 //! never calls the model's rules) re-decides every answered command.
-//! - Accepted: against the state folded from the committed events before the
-//!   command's first event, no rule may be broken, and the command's events
-//!   must be exactly what the rules yield (bodies, versions, count: an open
-//!   with a deposit yields two). An accepted outcome names the version of the
-//!   command's last event.
-//! - Rejected with a reason: the reason (its fields too) must be true of some
-//!   state the decision may have seen (see `answer_window`); a rejected
-//!   command must have no events.
-//! - Told: what a client was told equals the committed answer. A design that
-//!   commits no outcomes (the seed design, `answers_every_command = false`)
-//!   tells acceptance from the command's events: a told acceptance must name
-//!   one of its events' versions, and a told rejection is judged as above.
-//! Only the first committed answer and the first application of a command
-//! are judged: repeats and second applications are S2's business. A command
+//!
+//! An acceptance is right if, against the state folded from the committed
+//! events before the command's first event, no rule is broken, and the
+//! command's events are exactly what the rules yield (bodies, versions,
+//! count: an open with a deposit yields two). An accepted outcome names the
+//! version of the command's last event.
+//!
+//! A rejection is right if its reason (its fields too) is true of some state
+//! the decision may have seen (see `answer_window`), and the command has no
+//! events.
+//!
+//! What a client was told must equal the committed answer. A design that
+//! commits no outcomes (the seed design, `answers_every_command = false`)
+//! tells acceptance from the command's events: a told acceptance must name
+//! one of its events' versions, and a told rejection is judged as above.
+//!
+//! Only the first committed answer and the first application of a command are
+//! judged: repeats and second applications are S2's business. A command
 //! nobody invoked cannot be re-decided (its kind is unknown) and is S6's.
 
 use super::answer_window::{Claim, OpenClaims};
@@ -34,7 +38,10 @@ enum Effect {
     /// Some of its events are committed, more are due.
     Partial,
     /// All its events are committed: the versions they claim.
-    Complete { first_version: u64, last_version: u64 },
+    Complete {
+        first_version: u64,
+        last_version: u64,
+    },
     /// Events of a command nobody invoked: how many are due is unknown.
     Unjudged,
 }
@@ -101,9 +108,8 @@ impl AlwaysEveryAnswerRight {
     fn on_event(&mut self, entry: &HistoryEntry, event: &Event) -> Option<Violation> {
         let before = self.states.apply(event);
         let position = before.position + 1;
-        let fail = |message: String| {
-            Some(Violation::about_event(Invariant::S9, entry, event, message))
-        };
+        let fail =
+            |message: String| Some(Violation::about_event(Invariant::S9, entry, event, message));
         if let Some(due) = self.due.get_mut(&event.account) {
             if due.command != event.command {
                 let missing = due.bodies.first().cloned();
@@ -179,7 +185,12 @@ impl AlwaysEveryAnswerRight {
     }
 
     /// The command's events are all committed: judge what it was answered.
-    fn complete(&mut self, id: CommandId, first_version: u64, last_version: u64) -> Option<Violation> {
+    fn complete(
+        &mut self,
+        id: CommandId,
+        first_version: u64,
+        last_version: u64,
+    ) -> Option<Violation> {
         let cmd = self.cmds.get_mut(&id)?;
         cmd.effect = Effect::Complete {
             first_version,

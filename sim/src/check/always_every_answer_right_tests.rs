@@ -88,7 +88,11 @@ fn quiet_on_right_answers_of_every_kind() {
 fn fires_on_a_withdrawal_accepted_from_a_non_owner() {
     let mut story = opened(5_000);
     let theft = story.withdraw_command(2, 7, 99, 100);
-    let seq = accept_anyway(&mut story, &theft, vec![EventBody::Withdrawn { amount_minor: 100 }]);
+    let seq = accept_anyway(
+        &mut story,
+        &theft,
+        vec![EventBody::Withdrawn { amount_minor: 100 }],
+    );
     let violation = fired(&story, seq, "owner 99 is not an owner");
     assert_eq!(violation.command, Some(theft.id));
 }
@@ -146,7 +150,11 @@ fn fires_on_a_zero_or_negative_amount_accepted() {
     for amount_minor in [0, -300] {
         let mut story = opened(5_000);
         let bad = story.deposit_command(2, 7, 99, amount_minor);
-        let seq = accept_anyway(&mut story, &bad, vec![EventBody::Deposited { amount_minor }]);
+        let seq = accept_anyway(
+            &mut story,
+            &bad,
+            vec![EventBody::Deposited { amount_minor }],
+        );
         fired(&story, seq, "is not positive");
     }
     let mut story = opened(5_000);
@@ -175,7 +183,11 @@ fn fires_on_removing_the_last_owner_accepted() {
 fn fires_on_a_command_for_an_unopened_account_accepted() {
     let mut story = Story::new();
     let early = story.deposit_command(2, 7, 99, 100);
-    let seq = accept_anyway(&mut story, &early, vec![EventBody::Deposited { amount_minor: 100 }]);
+    let seq = accept_anyway(
+        &mut story,
+        &early,
+        vec![EventBody::Deposited { amount_minor: 100 }],
+    );
     fired(&story, seq, "not open");
 }
 
@@ -196,7 +208,11 @@ fn fires_on_a_version_conflict_given_when_the_version_matched() {
 fn fires_on_an_accepted_conditional_command_at_the_wrong_version() {
     let mut story = opened(5_000);
     let stale = Story::conditional(story.deposit_command(2, 7, 99, 5), 1);
-    let seq = accept_anyway(&mut story, &stale, vec![EventBody::Deposited { amount_minor: 5 }]);
+    let seq = accept_anyway(
+        &mut story,
+        &stale,
+        vec![EventBody::Deposited { amount_minor: 5 }],
+    );
     fired(&story, seq, "expected 1, account is at 2");
 }
 
@@ -204,7 +220,11 @@ fn fires_on_an_accepted_conditional_command_at_the_wrong_version() {
 fn fires_on_owner_rules_broken() {
     let mut story = opened(5_000);
     let twice = story.add_owner_command(1, 7, 70, 70);
-    let seq = accept_anyway(&mut story, &twice, vec![EventBody::OwnerAdded { owner: OwnerId(70) }]);
+    let seq = accept_anyway(
+        &mut story,
+        &twice,
+        vec![EventBody::OwnerAdded { owner: OwnerId(70) }],
+    );
     fired(&story, seq, "already owns");
 
     let mut story = opened(5_000);
@@ -215,7 +235,11 @@ fn fires_on_owner_rules_broken() {
 
     let mut story = opened(5_000);
     let fine = story.add_owner_command(1, 7, 70, 71);
-    let seq = reject_anyway(&mut story, &fine, Rejection::AlreadyOwner { owner: OwnerId(71) });
+    let seq = reject_anyway(
+        &mut story,
+        &fine,
+        Rejection::AlreadyOwner { owner: OwnerId(71) },
+    );
     story.end();
     fired(&story, seq, "already owns");
 }
@@ -226,23 +250,39 @@ fn fires_on_effects_that_are_not_what_the_rules_yield() {
     let mut story = Story::new();
     let open = story.open_command(1, 7, 70, 5_000);
     story.invoke(&open);
-    story.commit_event(&Story::event(&open, 1, EventBody::Opened { owner: OwnerId(70) }));
+    story.commit_event(&Story::event(
+        &open,
+        1,
+        EventBody::Opened { owner: OwnerId(70) },
+    ));
     story.commit_outcome(&Story::accepted(&open, 1));
     story.end();
     let violation = run(&story).expect("the missing deposit is caught");
-    assert!(violation.message.contains("never all became visible"), "{}", violation.message);
+    assert!(
+        violation.message.contains("never all became visible"),
+        "{}",
+        violation.message
+    );
 
     // A withdrawal that moves the wrong amount.
     let mut story = opened(5_000);
     let withdraw = story.withdraw_command(1, 7, 70, 100);
-    let seq = accept_anyway(&mut story, &withdraw, vec![EventBody::Withdrawn { amount_minor: 10 }]);
+    let seq = accept_anyway(
+        &mut story,
+        &withdraw,
+        vec![EventBody::Withdrawn { amount_minor: 10 }],
+    );
     fired(&story, seq, "where the rules yield");
 
     // An accepted outcome naming another version than the last event's.
     let mut story = opened(5_000);
     let deposit = story.deposit_command(2, 7, 99, 100);
     story.invoke(&deposit);
-    story.commit_event(&Story::event(&deposit, 3, EventBody::Deposited { amount_minor: 100 }));
+    story.commit_event(&Story::event(
+        &deposit,
+        3,
+        EventBody::Deposited { amount_minor: 100 },
+    ));
     let seq = story.commit_outcome(&Story::accepted(&deposit, 4));
     fired(&story, seq, "last event has version 3");
 }
@@ -308,9 +348,19 @@ fn the_seed_design_tells_acceptance_from_events() {
     let mut story = Story::new();
     let open = story.open_command(1, 7, 70, 5_000);
     story.invoke(&open);
-    story.commit_event(&Story::event(&open, 1, EventBody::Opened { owner: OwnerId(70) }));
+    story.commit_event(&Story::event(
+        &open,
+        1,
+        EventBody::Opened { owner: OwnerId(70) },
+    ));
     story.tell(&Story::accepted(&open, 1)); // told from the first event
-    story.commit_event(&Story::event(&open, 2, EventBody::Deposited { amount_minor: 5_000 }));
+    story.commit_event(&Story::event(
+        &open,
+        2,
+        EventBody::Deposited {
+            amount_minor: 5_000,
+        },
+    ));
     let refused = story.withdraw_command(1, 7, 70, 9_000);
     story.invoke(&refused); // never answered: the seed design drops rejections
     story.end();
@@ -319,8 +369,18 @@ fn the_seed_design_tells_acceptance_from_events() {
     let mut story = Story::new();
     let open = story.open_command(1, 7, 70, 5_000);
     story.invoke(&open);
-    story.commit_event(&Story::event(&open, 1, EventBody::Opened { owner: OwnerId(70) }));
-    story.commit_event(&Story::event(&open, 2, EventBody::Deposited { amount_minor: 5_000 }));
+    story.commit_event(&Story::event(
+        &open,
+        1,
+        EventBody::Opened { owner: OwnerId(70) },
+    ));
+    story.commit_event(&Story::event(
+        &open,
+        2,
+        EventBody::Deposited {
+            amount_minor: 5_000,
+        },
+    ));
     let seq = story.tell(&Story::accepted(&open, 3));
     story.end();
     let violation = run_with(&story, &seed).expect("a version of no event is caught");

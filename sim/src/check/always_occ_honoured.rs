@@ -2,13 +2,15 @@
 //! applied only when its account is at exactly version e, and refused as a
 //! conflict only when it is not. Versions here are log positions (events
 //! committed so far), whatever the events claim.
-//! - Accepted: its first committed event comes at position e + 1 and claims
-//!   version e + 1.
-//! - `VersionConflict { expected, actual }`: `expected` is e, `actual` is not
-//!   e, and the account's log was at `actual` at some moment the decision may
-//!   have been made (from the first invoke to the answer, see
-//!   `answer_window`). Positions only grow, so an `actual` behind the position
-//!   at the invoke is wrong at once; one ahead of the log waits for it.
+//!
+//! Accepted: its first committed event comes at position e + 1 and claims
+//! version e + 1. Refused with `VersionConflict { expected, actual }`:
+//! `expected` is e, `actual` is not e, and the account's log was at `actual`
+//! at some moment the decision may have been made (from the first invoke to
+//! the answer, see `answer_window`). Positions only grow, so an `actual`
+//! behind the position at the invoke is wrong at once; one ahead of the log
+//! waits for it.
+//!
 //! Commands invoked without an expected version are not judged here (S9
 //! judges a conflict given to them). The first answer seen counts, committed
 //! or told: S9 holds the two equal.
@@ -152,7 +154,9 @@ impl AlwaysOccHonoured {
             format_us(claim.at_us),
             self.position(claim.account)
         );
-        claim.violation(Invariant::S8, message).with_version(claim.what)
+        claim
+            .violation(Invariant::S8, message)
+            .with_version(claim.what)
     }
 }
 
@@ -238,7 +242,11 @@ mod tests {
         assert_eq!(violation.invariant, Invariant::S8);
         assert_eq!(violation.history_seq, seq);
         assert_eq!(violation.command, Some(stale.id));
-        assert!(violation.message.contains("at version 3"), "{}", violation.message);
+        assert!(
+            violation.message.contains("at version 3"),
+            "{}",
+            violation.message
+        );
     }
 
     #[test]
@@ -254,7 +262,11 @@ mod tests {
         let seq = story.commit_outcome(&Story::rejected(&right, conflict));
         let violation = run(&story).expect("a conflict at the expected version is caught");
         assert_eq!(violation.history_seq, seq);
-        assert!(violation.message.contains("the very version"), "{}", violation.message);
+        assert!(
+            violation.message.contains("the very version"),
+            "{}",
+            violation.message
+        );
     }
 
     #[test]
@@ -309,7 +321,11 @@ mod tests {
         };
         story.commit_outcome(&Story::rejected(&stale, wrong));
         let violation = run(&story).expect("the wrong expected version is caught");
-        assert!(violation.message.contains("it expected 0"), "{}", violation.message);
+        assert!(
+            violation.message.contains("it expected 0"),
+            "{}",
+            violation.message
+        );
 
         let mut story = Story::new();
         story.open(1, 7, 70, 5_000);
@@ -322,6 +338,10 @@ mod tests {
         };
         story.commit_outcome(&Story::rejected(&stale, past));
         let violation = run(&story).expect("a version passed before the invoke is caught");
-        assert!(violation.message.contains("already at version 3"), "{}", violation.message);
+        assert!(
+            violation.message.contains("already at version 3"),
+            "{}",
+            violation.message
+        );
     }
 }

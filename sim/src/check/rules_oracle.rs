@@ -12,7 +12,9 @@
 //! change them, so a state costs a few words.
 
 use super::id_map::IdMap;
-use marlow_model::{AccountId, Command, CommandKind, Event, EventBody, OccToken, OwnerId, Rejection};
+use marlow_model::{
+    AccountId, Command, CommandKind, Event, EventBody, OccToken, OwnerId, Rejection,
+};
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
@@ -51,8 +53,12 @@ impl Ledger {
                 next.opened = true;
                 Rc::make_mut(&mut next.owners).insert(*owner);
             }
-            EventBody::Deposited { amount_minor } => next.balance_minor += i128::from(*amount_minor),
-            EventBody::Withdrawn { amount_minor } => next.balance_minor -= i128::from(*amount_minor),
+            EventBody::Deposited { amount_minor } => {
+                next.balance_minor += i128::from(*amount_minor)
+            }
+            EventBody::Withdrawn { amount_minor } => {
+                next.balance_minor -= i128::from(*amount_minor)
+            }
             EventBody::OwnerAdded { owner } => {
                 Rc::make_mut(&mut next.owners).insert(*owner);
             }
@@ -271,9 +277,7 @@ mod tests {
         let withdraw = command(
             99,
             OccToken::ExpectedVersion(5),
-            CommandKind::Withdraw {
-                amount_minor: 800,
-            },
+            CommandKind::Withdraw { amount_minor: 800 },
         );
         let reasons = true_reasons(&ledger, &withdraw);
         assert_eq!(
@@ -294,7 +298,11 @@ mod tests {
         );
         let deposit = command(99, OccToken::Any, CommandKind::Deposit { amount_minor: 1 });
         assert!(true_reasons(&ledger, &deposit).is_empty());
-        let last = command(70, OccToken::Any, CommandKind::RemoveOwner { owner: OwnerId(70) });
+        let last = command(
+            70,
+            OccToken::Any,
+            CommandKind::RemoveOwner { owner: OwnerId(70) },
+        );
         assert_eq!(true_reasons(&ledger, &last), vec![Rejection::LastOwner]);
     }
 

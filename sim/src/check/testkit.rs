@@ -150,7 +150,13 @@ impl Story {
         command
     }
 
-    pub fn add_owner_command(&mut self, client: u32, account: u64, issuer: u64, owner: u64) -> Command {
+    pub fn add_owner_command(
+        &mut self,
+        client: u32,
+        account: u64,
+        issuer: u64,
+        owner: u64,
+    ) -> Command {
         let owner = OwnerId(owner);
         self.command(client, account, issuer, CommandKind::AddOwner { owner })
     }
