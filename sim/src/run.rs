@@ -152,3 +152,34 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
         history: std::mem::take(&mut world.history),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marlow_scenarios::DesignKind;
+
+    fn named(name: &str) -> Scenario {
+        Scenario::load_named(name).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    #[test]
+    fn the_check_config_follows_the_scenario() {
+        let baseline = check_config(&named("baseline"));
+        assert!(baseline.answers_every_command && baseline.timely_from_start);
+        assert!(!baseline.at_least_once);
+        assert_eq!(baseline.answer_slack_us, 0);
+        // commit interval 100 ms + 20 x 2 ms broker latency
+        assert_eq!(baseline.answer_time_floor_us, 140_000);
+
+        let chaos = check_config(&named("chaos"));
+        assert!(!chaos.timely_from_start);
+        // session 1.5 s + transaction 5 s + restart 1 s + 4 client timeouts of 1 s
+        assert_eq!(chaos.timeliness_settle_us, 11_500_000);
+
+        let w3 = named("w3-check-then-act");
+        assert!(check_config(&w3).at_least_once);
+        assert!(!check_config(&w3).answers_every_command);
+        let hardened = check_config(&w3.with_design(DesignKind::Hardened));
+        assert!(hardened.at_least_once && hardened.answers_every_command);
+    }
+}
