@@ -5,9 +5,13 @@
 //!
 //! Judgements "at the end of the run" (liveness, and the end-of-run parts of
 //! S5 and S6) are made by `Checker::finish`, which the suite calls when it sees
-//! the `End` entry. Liveness bounds count from the first `Heal` entry; a history
-//! without `Heal` is never judged for liveness, so a simulator must push `Heal`
-//! even in a run without faults.
+//! the `End` entry. The bounds of L1-L3 count from the first `Heal` entry; a
+//! history without `Heal` is never judged for them, so a simulator must push
+//! `Heal` even in a run without faults. L4 judges client timeouts as they come,
+//! in the phases it knows to be free of faults.
+//!
+//! S8 and S9 are oracles apart from the code they judge: `rules_oracle` holds
+//! the account rules written a second time, with its own state and fold.
 
 mod answer_window;
 mod commands;
