@@ -145,6 +145,12 @@ impl AlwaysEveryAnswerRight {
             return None; // nobody invoked it: S6's
         };
         cmd.effect = Effect::Partial;
+        if command.account != event.account {
+            return fail(format!(
+                "{} is for {} but its event was committed on {}",
+                command.id, command.account, event.account
+            ));
+        }
         if let Some(Answer {
             result: OutcomeResult::Rejected { rejection },
             ..

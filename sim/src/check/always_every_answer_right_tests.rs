@@ -264,6 +264,19 @@ fn fires_on_effects_that_are_not_what_the_rules_yield() {
         violation.message
     );
 
+    // An event on another account than the command's.
+    let mut story = opened(5_000);
+    let deposit = story.deposit_command(2, 7, 99, 100);
+    story.invoke(&deposit);
+    let mut stray = Story::event(&deposit, 1, EventBody::Deposited { amount_minor: 100 });
+    stray.account = AccountId(8);
+    let seq = story.commit_event(&stray);
+    fired(
+        &story,
+        seq,
+        "is for account 7 but its event was committed on account 8",
+    );
+
     // A withdrawal that moves the wrong amount.
     let mut story = opened(5_000);
     let withdraw = story.withdraw_command(1, 7, 70, 100);
