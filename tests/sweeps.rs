@@ -8,7 +8,7 @@
 //! hardened design fails closed (halts, exit 4) rather than answer wrongly.
 //! A failure prints its repro line.
 
-use marlow_scenarios::{shipped_names, DesignKind, Scenario, TimelineAction};
+use marlow_scenarios::{shipped_names, DesignKind, Invariant, Scenario, TimelineAction};
 use marlow_tests::{repro, run_seed, scenario};
 
 /// Seeds per scenario in `cargo test` (debug build); `marlow sweep` runs more.
@@ -71,4 +71,37 @@ fn repartitioning_makes_the_hardened_design_fail_closed() {
             "{violation}"
         );
     }
+}
+
+/// S8, S9 and L4 judge every answer, so a false alarm of theirs would hide
+/// behind another invariant's headline: this looks at all violations. The
+/// unmodified hardened design must raise none of them on any shipped scenario.
+#[test]
+fn the_answer_checkers_raise_no_false_alarm_on_the_hardened_design() {
+    let judged = [Invariant::S8, Invariant::S9, Invariant::L4];
+    let mut failures = Vec::new();
+    for name in shipped_names() {
+        let scenario = without_repartitioning(scenario(name, Some(DesignKind::Hardened)));
+        let seeds = match name {
+            "chaos" => 0..12,
+            "baseline" => 0..2,
+            _ => 0..3,
+        };
+        for seed in seeds {
+            let report = run_seed(&scenario, seed);
+            for violation in &report.violations {
+                if judged.contains(&violation.invariant) {
+                    failures.push(format!(
+                        "{name} seed {seed}: {violation}\n    {}",
+                        repro(name, &report)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "false alarms:\n{}",
+        failures.join("\n")
+    );
 }

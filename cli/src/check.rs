@@ -7,11 +7,12 @@
 use clap::Args;
 use marlow_kafka::runtime::audit::{audit, read_kept_run, Audit, AuditError, KeptRun};
 use marlow_kafka::runtime::history_topic::HISTORY_TOPIC;
+use marlow_kafka::runtime::real_check_config;
 use marlow_kafka::runtime::ClientSettings;
 use marlow_kafka::topics::RunNamespace;
 use marlow_scenarios::Scenario;
 use marlow_sim::check::{related_entries, Violation};
-use marlow_sim::run::{check_config, EXIT_LIVENESS, EXIT_PASS, EXIT_SAFETY};
+use marlow_sim::run::{EXIT_LIVENESS, EXIT_PASS, EXIT_SAFETY};
 
 use crate::commands::{EXIT_INTERNAL, EXIT_USAGE};
 use crate::real::{ClusterArgs, STORY_ENTRIES};
@@ -98,7 +99,7 @@ pub fn check(args: CheckArgs) -> i32 {
         Ok(pair) => pair,
         Err(code) => return code,
     };
-    let audited = audit(kept.clone(), &check_config(&scenario));
+    let audited = audit(kept.clone(), &real_check_config(&scenario));
     print_report(&audited, &kept, &scenario, seed, &args.cluster.brokers, &ns);
     exit_code(&audited.violations)
 }

@@ -35,7 +35,7 @@ impl fmt::Display for WeakPoint {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Check {
-    /// The invariants to check; all ten by default.
+    /// The invariants to check; all thirteen by default.
     pub invariants: Vec<Invariant>,
     /// An alarm is due when a balance crosses below this, in minor units. The
     /// processor's alarm rule is set from it too.
@@ -89,7 +89,7 @@ fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Invaria
     impl<'de> serde::de::Visitor<'de> for Visitor {
         type Value = Vec<Invariant>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an invariant name (S1 to S7, L1 to L3) or a list of them")
+            f.write_str("an invariant name (S1 to S9, L1 to L4) or a list of them")
         }
         fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Self::Value, E> {
             let one = Invariant::deserialize(serde::de::value::StrDeserializer::<E>::new(name))?;
@@ -140,7 +140,7 @@ impl Check {
         if self.invariants.is_empty() {
             v.fail(
                 "check.invariants",
-                "at least one invariant (S1 to S7, L1 to L3)",
+                "at least one invariant (S1 to S9, L1 to L4)",
                 "an empty list",
             );
         }
@@ -202,7 +202,7 @@ mod tests {
             assert_eq!(invariant.code().parse::<Invariant>(), Ok(invariant));
             assert!(!invariant.name().is_empty());
         }
-        assert!("S8".parse::<Invariant>().is_err());
+        assert!("S10".parse::<Invariant>().is_err());
         assert!(Invariant::L2.is_liveness() && !Invariant::S7.is_liveness());
     }
 }

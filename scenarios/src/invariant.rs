@@ -1,12 +1,13 @@
-//! The invariants of DESIGN.md as a closed set: S1-S7 (safety, judged at every
-//! step) and L1-L3 (liveness, judged against bounds counted from `Heal`).
+//! The invariants of DESIGN.md as a closed set: S1-S9 (safety, judged at every
+//! step) and L1-L4 (liveness: L1-L3 judged against bounds counted from `Heal`,
+//! L4 against the client timeout in a phase without faults).
 //! Shared by scenario files (`[check]`), the checkers and the reports.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// One invariant of DESIGN.md. Serialised as its code ("S1" ... "L3").
+/// One invariant of DESIGN.md. Serialised as its code ("S1" ... "L4").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Invariant {
     S1,
@@ -16,14 +17,17 @@ pub enum Invariant {
     S5,
     S6,
     S7,
+    S8,
+    S9,
     L1,
     L2,
     L3,
+    L4,
 }
 
 impl Invariant {
     /// Every invariant, safety first, in DESIGN.md order.
-    pub const ALL: [Invariant; 10] = [
+    pub const ALL: [Invariant; 13] = [
         Invariant::S1,
         Invariant::S2,
         Invariant::S3,
@@ -31,9 +35,12 @@ impl Invariant {
         Invariant::S5,
         Invariant::S6,
         Invariant::S7,
+        Invariant::S8,
+        Invariant::S9,
         Invariant::L1,
         Invariant::L2,
         Invariant::L3,
+        Invariant::L4,
     ];
 
     /// The short code used in DESIGN.md, scenario files and reports: "S1".
@@ -46,9 +53,12 @@ impl Invariant {
             Invariant::S5 => "S5",
             Invariant::S6 => "S6",
             Invariant::S7 => "S7",
+            Invariant::S8 => "S8",
+            Invariant::S9 => "S9",
             Invariant::L1 => "L1",
             Invariant::L2 => "L2",
             Invariant::L3 => "L3",
+            Invariant::L4 => "L4",
         }
     }
 
@@ -62,9 +72,12 @@ impl Invariant {
             Invariant::S5 => "conservation",
             Invariant::S6 => "nothing lost",
             Invariant::S7 => "one alarm per crossing",
+            Invariant::S8 => "OCC honoured",
+            Invariant::S9 => "every answer is right",
             Invariant::L1 => "every command resolved",
             Invariant::L2 => "every crossing alarmed",
             Invariant::L3 => "retries drain",
+            Invariant::L4 => "answered in time",
         }
     }
 
@@ -77,10 +90,13 @@ impl Invariant {
             Invariant::S4 => "a store restored after a crash equals the fold of the committed events",
             Invariant::S5 => "every moved amount is one a client asked for, and every withdrawal in the log is one its client was told succeeded",
             Invariant::S6 => "every command is accepted, rejected, dead-lettered or still pending, and no committed record is rewritten",
-            Invariant::S7 => "exactly one alarm per downward crossing of the threshold, none spurious",
+            Invariant::S7 => "exactly one alarm record per downward crossing of the threshold, none spurious",
+            Invariant::S8 => "a command with an expected version is applied only at exactly that version, and refused as a conflict only when the account was not at it",
+            Invariant::S9 => "every answer (accepted with its events, or rejected with its reason) is what an independent oracle of the account rules gives, and clients are told what was committed",
             Invariant::L1 => "after healing, every command gets an outcome (or a dead letter) within the bound",
             Invariant::L2 => "after healing, every downward crossing is alarmed within the bound",
             Invariant::L3 => "after healing, re-enqueue traffic stops within the bound",
+            Invariant::L4 => "in a phase without faults, no command needs a client timeout to be answered",
         }
     }
 
@@ -94,14 +110,20 @@ impl Invariant {
             Invariant::S5 => "always_money_conserved",
             Invariant::S6 => "always_nothing_lost",
             Invariant::S7 => "always_one_alarm_per_crossing",
+            Invariant::S8 => "always_occ_honoured",
+            Invariant::S9 => "always_every_answer_right",
             Invariant::L1 => "eventually_every_command_resolved",
             Invariant::L2 => "eventually_every_crossing_alarmed",
             Invariant::L3 => "eventually_retries_drain",
+            Invariant::L4 => "always_answered_before_timeout",
         }
     }
 
     pub fn is_liveness(self) -> bool {
-        matches!(self, Invariant::L1 | Invariant::L2 | Invariant::L3)
+        matches!(
+            self,
+            Invariant::L1 | Invariant::L2 | Invariant::L3 | Invariant::L4
+        )
     }
 }
 
@@ -122,7 +144,7 @@ impl FromStr for Invariant {
             .find(|invariant| {
                 invariant.code().eq_ignore_ascii_case(text) || invariant.checker_name() == text
             })
-            .ok_or_else(|| format!("unknown invariant {text:?}: expected one of S1-S7, L1-L3"))
+            .ok_or_else(|| format!("unknown invariant {text:?}: expected one of S1-S9, L1-L4"))
     }
 }
 
@@ -137,6 +159,7 @@ mod tests {
             assert_eq!(invariant.checker_name().parse::<Invariant>(), Ok(invariant));
             assert_eq!(invariant.is_liveness(), invariant.code().starts_with('L'));
         }
-        assert!("S8".parse::<Invariant>().is_err());
+        assert!("S10".parse::<Invariant>().is_err());
+        assert!("L5".parse::<Invariant>().is_err());
     }
 }

@@ -76,7 +76,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("[[faults.timeline]]\nat_ms = 1\naction = \"add_partitions\"\ncount = 1021\n", "faults.timeline[0].count", "from 1 to 1020"),
     ("[faults]\ntimeline = [{ at_ms = 1, action = \"pause_instance\", instance = 0, downtime_ms = 5 }]\n", "faults.timeline", "`downtime_ms` does not apply"),
     // Invariants and expectations.
-    ("[check]\ninvariants = [\"S1\", \"S9\"]\n", "check.invariants[1]", "unknown variant `S9`"),
+    ("[check]\ninvariants = [\"S1\", \"S10\"]\n", "check.invariants[1]", "unknown variant `S10`"),
     ("[check]\ninvariants = []\n", "check.invariants", "at least one invariant"),
     ("[check]\ninvariants = [\"S1\", \"S1\"]\n", "check.invariants[1]", "each invariant once"),
     ("[design]\ndesign = \"seed\"\n[check]\nexpect = { invariant = \"W1\", within_seeds = 5 }\n", "check.expect.invariant", "unknown variant `W1`"),

@@ -20,7 +20,7 @@ use crate::topics::{RunNamespace, TopicError, ADMIN_TIMEOUT_MS};
 use marlow_model::task::topics::COMMANDS_INDEXED;
 
 /// The invariants a history without the clients' side cannot judge, and why.
-pub const NEEDS_CLIENT_HISTORY: [(Invariant, &str); 4] = [
+pub const NEEDS_CLIENT_HISTORY: [(Invariant, &str); 6] = [
     (
         Invariant::S4,
         "store restores are recorded by the app instances, not in any topic",
@@ -34,16 +34,28 @@ pub const NEEDS_CLIENT_HISTORY: [(Invariant, &str); 4] = [
         "needs the commands clients invoked (commands in = outcomes + dead letters)",
     ),
     (
+        Invariant::S8,
+        "needs the expected version each client's invoke carried",
+    ),
+    (
         Invariant::L1,
         "needs the clients' invokes and the moment faults were healed",
+    ),
+    (
+        Invariant::L4,
+        "needs the clients' invokes and timeouts, and the faults and heal",
     ),
 ];
 
 /// What a topic-only audit judges only in part, and how.
-pub const PARTLY_CHECKED_WITHOUT_CLIENT_HISTORY: [(Invariant, &str); 3] = [
+pub const PARTLY_CHECKED_WITHOUT_CLIENT_HISTORY: [(Invariant, &str); 4] = [
     (
         Invariant::S2,
         "committed records only (outcomes told to clients are not in any topic)",
+    ),
+    (
+        Invariant::S9,
+        "only that no rejected command has events (re-deciding an answer needs the command each client invoked)",
     ),
     (
         Invariant::L2,
@@ -250,7 +262,14 @@ mod tests {
         let unchecked: Vec<Invariant> = audited.unchecked.iter().map(|(i, _)| *i).collect();
         assert_eq!(
             unchecked,
-            [Invariant::S4, Invariant::S5, Invariant::S6, Invariant::L1]
+            [
+                Invariant::S4,
+                Invariant::S5,
+                Invariant::S6,
+                Invariant::S8,
+                Invariant::L1,
+                Invariant::L4
+            ]
         );
         assert!(matches!(
             audited.history.entries().last().map(|e| &e.step),

@@ -12,7 +12,6 @@ use marlow_model::OutcomeResult;
 use marlow_scenarios::{Invariant, Scenario};
 use marlow_sim::check::{check_history, Violation};
 use marlow_sim::history::{CommittedRecord, History, Step};
-use marlow_sim::run::check_config;
 
 use super::capture::{classify, read_topic_to_end, Recorder};
 use super::{observed_topics, run_real_with, ClientSettings, RealError, RealOptions, RealReport};
@@ -309,7 +308,7 @@ fn check_so_far(run: &Run<'_>) -> CheckResult {
             }
         }
     }
-    let mut config = check_config(run.scenario);
+    let mut config = super::real_check_config(run.scenario);
     config.enabled.retain(|i| MID_RUN_INVARIANTS.contains(i));
     let violations = check_history(history.entries(), &config);
     Ok((violations, dead))

@@ -3,11 +3,17 @@
 //! after which the balance is below the threshold while before it it was not
 //! (a new account starts at 0, so opening one is not a crossing). It is named
 //! by (account, position in the log). Every alarm must name a crossing and
-//! report the balance the log has there; an identical repeat is a redelivery,
-//! a different second alarm for one crossing is a duplicate. An alarm may
-//! become visible before the event it is about (one transaction, two topics),
-//! so an alarm ahead of its account's log waits for it; at the end of the run
-//! it is spurious.
+//! report the balance the log has there, and the committed log holds exactly
+//! one alarm record per crossing: a second one, even identical, is a
+//! violation (a design that alarms again when it answers a resubmission pages
+//! the bank twice for one dip). The one exception is a run at least once
+//! (`CheckConfig::at_least_once`): there the producer may write a record
+//! twice (a retried send whose first attempt did land) and a crashed task
+//! replays its uncommitted input and re-emits what it had emitted, so an
+//! identical repeat is tolerated; a different second alarm never is. An alarm
+//! may become visible before the event it is about (one transaction, two
+//! topics), so an alarm ahead of its account's log waits for it; at the end of
+//! the run it is spurious.
 
 use super::replay::{committed, LogReplay};
 use super::{CheckConfig, Checker, Invariant, RecordRef, Violation};
@@ -25,6 +31,8 @@ struct SeenAlarm {
 
 pub struct AlwaysOneAlarmPerCrossing {
     rule: AlarmRule,
+    /// Whether an identical repeat is tolerated (see the header).
+    at_least_once: bool,
     log: LogReplay,
     /// Crossings so far: (account, position) -> balance after the crossing.
     crossings: BTreeMap<(AccountId, u64), i64>,
@@ -40,6 +48,7 @@ impl AlwaysOneAlarmPerCrossing {
             rule: AlarmRule {
                 threshold_minor: config.alarm_threshold_minor,
             },
+            at_least_once: config.at_least_once,
             log: LogReplay::default(),
             crossings: BTreeMap::new(),
             alarmed: BTreeMap::new(),
@@ -67,7 +76,11 @@ impl AlwaysOneAlarmPerCrossing {
                     self.alarmed.insert(key, alarm.clone());
                     return None;
                 }
-                Some(first) if first == alarm => return None,
+                Some(first) if first == alarm && self.at_least_once => return None,
+                Some(first) if first == alarm => format!(
+                    "a second alarm record for the crossing of {} at version {} (balance {}): exactly one is due",
+                    alarm.account, alarm.version, alarm.balance_minor
+                ),
                 Some(first) => format!(
                     "two different alarms for one crossing of {} at version {}: {first:?} and {alarm:?}",
                     alarm.account, alarm.version
@@ -138,7 +151,11 @@ mod tests {
     use marlow_model::EventBody;
 
     fn run(story: &Story) -> Option<Violation> {
-        let mut checker = AlwaysOneAlarmPerCrossing::new(&CheckConfig::default());
+        run_with(story, &CheckConfig::default())
+    }
+
+    fn run_with(story: &Story, config: &CheckConfig) -> Option<Violation> {
+        let mut checker = AlwaysOneAlarmPerCrossing::new(config);
         let mut entries = story.entries().iter();
         let found = entries.by_ref().find_map(|entry| checker.observe(entry));
         found.or_else(|| checker.finish(story.now_us()))
@@ -170,14 +187,30 @@ mod tests {
     }
 
     #[test]
-    fn an_identical_repeat_is_a_redelivery_but_a_different_one_is_not() {
+    fn an_identical_repeat_fires_unless_the_run_is_at_least_once() {
+        // The hardened design's bug: answering a resubmission alarms again.
         let mut story = Story::new();
         story.open(1, 7, 70, 5_000);
-        story.withdraw(1, 7, 70, 4_500);
-        story.commit_alarm(7, 3, 500);
-        assert_eq!(run(&story), None);
+        story.withdraw(1, 7, 70, 4_500); // alarmed at version 3, balance 500
+        let seq = story.commit_alarm(7, 3, 500);
+        let violation = run(&story).expect("the repeated alarm is caught");
+        assert_eq!(violation.history_seq, seq);
+        assert_eq!(
+            (violation.account, violation.version),
+            (Some(AccountId(7)), Some(3))
+        );
+        assert!(
+            violation.message.contains("a second alarm record"),
+            "{}",
+            violation.message
+        );
+        let at_least_once = CheckConfig {
+            at_least_once: true,
+            ..CheckConfig::default()
+        };
+        assert_eq!(run_with(&story, &at_least_once), None);
         story.commit_alarm(7, 3, 400);
-        let violation = run(&story).expect("the wrong balance is caught");
+        let violation = run_with(&story, &at_least_once).expect("the wrong balance is caught");
         assert_eq!(
             (violation.account, violation.version),
             (Some(AccountId(7)), Some(3))

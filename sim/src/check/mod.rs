@@ -1,26 +1,35 @@
-//! The invariant checkers: one observer per invariant of DESIGN.md (S1-S7,
-//! L1-L3), each fed the history one entry at a time, each pure and
+//! The invariant checkers: one observer per invariant of DESIGN.md (S1-S9,
+//! L1-L4), each fed the history one entry at a time, each pure and
 //! deterministic. A checker reports its first violation; `check_history` runs
 //! them all over a finished history, `CheckSuite` does the same as a run goes.
 //!
 //! Judgements "at the end of the run" (liveness, and the end-of-run parts of
 //! S5 and S6) are made by `Checker::finish`, which the suite calls when it sees
-//! the `End` entry. Liveness bounds count from the first `Heal` entry; a history
-//! without `Heal` is never judged for liveness, so a simulator must push `Heal`
-//! even in a run without faults.
+//! the `End` entry. The bounds of L1-L3 count from the first `Heal` entry; a
+//! history without `Heal` is never judged for them, so a simulator must push
+//! `Heal` even in a run without faults. L4 judges client timeouts as they come,
+//! in the phases it knows to be free of faults.
+//!
+//! S8 and S9 are oracles apart from the code they judge: `rules_oracle` holds
+//! the account rules written a second time, with its own state and fold.
 
+mod answer_window;
 mod commands;
 mod deadlines;
 mod id_map;
 mod replay;
+mod rules_oracle;
 pub mod testkit;
 mod trace;
 mod violation;
 
+mod always_answered_before_timeout;
 mod always_applied_once;
 mod always_balance_non_negative;
+mod always_every_answer_right;
 mod always_money_conserved;
 mod always_nothing_lost;
+mod always_occ_honoured;
 mod always_one_alarm_per_crossing;
 mod always_restored_state_matches_log;
 mod always_versions_gap_free;
@@ -28,10 +37,13 @@ mod eventually_every_command_resolved;
 mod eventually_every_crossing_alarmed;
 mod eventually_retries_drain;
 
+pub use always_answered_before_timeout::AlwaysAnsweredBeforeTimeout;
 pub use always_applied_once::AlwaysAppliedOnce;
 pub use always_balance_non_negative::AlwaysBalanceNonNegative;
+pub use always_every_answer_right::AlwaysEveryAnswerRight;
 pub use always_money_conserved::AlwaysMoneyConserved;
 pub use always_nothing_lost::AlwaysNothingLost;
+pub use always_occ_honoured::AlwaysOccHonoured;
 pub use always_one_alarm_per_crossing::AlwaysOneAlarmPerCrossing;
 pub use always_restored_state_matches_log::AlwaysRestoredStateMatchesLog;
 pub use always_versions_gap_free::AlwaysVersionsGapFree;
@@ -79,6 +91,31 @@ pub struct CheckConfig {
     /// for a task that consumes the events topic and may lag behind it (the
     /// seed design's aggregator).
     pub restore_may_lag_log: bool,
+    /// S7: whether the run is at least once, where an identical repeat of an
+    /// alarm record is tolerated (a producer retry or a replay after a crash
+    /// may write it twice); exactly once, it is a violation.
+    pub at_least_once: bool,
+    /// S9 and L4: whether the design commits an outcome for every command and
+    /// tells its client from it (the hardened design). The seed design
+    /// commits no outcomes: a client learns acceptance from the command's
+    /// event, and is never told a rejection.
+    pub answers_every_command: bool,
+    /// S8 and S9: how long after an answer became visible the events
+    /// committed with it may still appear in the history (see
+    /// `answer_window`). 0 in the simulator, where one transaction's records
+    /// become visible at the same instant; real mode reads its topics back one
+    /// by one after the run, so there it is unbounded.
+    pub answer_slack_us: u64,
+    /// L4: whether a run with no `Fault` entry before `Heal` is judged from
+    /// its start (a scenario that plans no fault: no random fault can act
+    /// without an entry either).
+    pub timely_from_start: bool,
+    /// L4: otherwise commands are judged from this long after `Heal`.
+    pub timeliness_settle_us: u64,
+    /// L4: how long a design without faults may take to answer. A client
+    /// that gives up sooner is impatient (w4-resubmission sets a 3 ms timeout
+    /// on purpose) and its timeout is not judged.
+    pub answer_time_floor_us: u64,
     /// The invariants to check; all by default.
     pub enabled: BTreeSet<Invariant>,
 }
@@ -91,6 +128,12 @@ impl Default for CheckConfig {
             alarm_bound_us: 30_000_000,
             reenqueue_drain_bound_us: 60_000_000,
             restore_may_lag_log: false,
+            at_least_once: false,
+            answers_every_command: true,
+            answer_slack_us: 0,
+            timely_from_start: false,
+            timeliness_settle_us: 10_000_000,
+            answer_time_floor_us: 200_000,
             enabled: Invariant::ALL.into_iter().collect(),
         }
     }
@@ -125,9 +168,12 @@ pub fn checker(invariant: Invariant, config: &CheckConfig) -> Box<dyn Checker> {
         Invariant::S5 => Box::new(AlwaysMoneyConserved::new()),
         Invariant::S6 => Box::new(AlwaysNothingLost::new()),
         Invariant::S7 => Box::new(AlwaysOneAlarmPerCrossing::new(config)),
+        Invariant::S8 => Box::new(AlwaysOccHonoured::new(config)),
+        Invariant::S9 => Box::new(AlwaysEveryAnswerRight::new(config)),
         Invariant::L1 => Box::new(EventuallyEveryCommandResolved::new(config)),
         Invariant::L2 => Box::new(EventuallyEveryCrossingAlarmed::new(config)),
         Invariant::L3 => Box::new(EventuallyRetriesDrain::new(config)),
+        Invariant::L4 => Box::new(AlwaysAnsweredBeforeTimeout::new(config)),
     }
 }
 

@@ -144,6 +144,34 @@ impl Story {
         )
     }
 
+    /// The command made conditional: applied only at exactly `expected`.
+    pub fn conditional(mut command: Command, expected: u64) -> Command {
+        command.occ = OccToken::ExpectedVersion(expected);
+        command
+    }
+
+    pub fn add_owner_command(
+        &mut self,
+        client: u32,
+        account: u64,
+        issuer: u64,
+        owner: u64,
+    ) -> Command {
+        let owner = OwnerId(owner);
+        self.command(client, account, issuer, CommandKind::AddOwner { owner })
+    }
+
+    pub fn remove_owner_command(
+        &mut self,
+        client: u32,
+        account: u64,
+        issuer: u64,
+        owner: u64,
+    ) -> Command {
+        let owner = OwnerId(owner);
+        self.command(client, account, issuer, CommandKind::RemoveOwner { owner })
+    }
+
     // ----- client steps -----
 
     pub fn invoke(&mut self, command: &Command) -> u64 {
@@ -292,9 +320,19 @@ impl Story {
 
     /// Decides `command` against the folded state and commits its events, an
     /// alarm if the balance crossed the threshold downward, and its outcome.
+    /// An expected version is checked first, as the hardened design does.
     pub fn commit_decision(&mut self, command: &Command) -> Outcome {
         let before = self.state_of(command.account.0);
-        let result = match decide(&before, command) {
+        let decided = match command.occ {
+            OccToken::ExpectedVersion(expected) if expected != before.version => {
+                Err(Rejection::VersionConflict {
+                    expected,
+                    actual: before.version,
+                })
+            }
+            _ => decide(&before, command),
+        };
+        let result = match decided {
             Ok(events) => {
                 for event in &events {
                     self.commit_event(event);
