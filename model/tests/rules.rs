@@ -262,3 +262,40 @@ fn account_keys_are_canonical_decimal() {
     assert_ne!(legacy, encode_account_key(AccountId(42)));
     assert!(decode_account_key(&legacy).is_err());
 }
+
+/// W7's lax rules let a negative amount through, but only within the same
+/// bound as a positive one: exactly the limit passes, one more is refused.
+/// (Found by cargo mutants: no other test sent an oversized negative amount.)
+#[test]
+fn lax_rules_bound_negative_amounts_like_positive_ones() {
+    let lax = Rules {
+        reject_negative_amounts: false,
+    };
+    let account = open_account(500);
+    let at_limit = command(
+        ALICE,
+        CommandKind::Deposit {
+            amount_minor: -MAX_AMOUNT_MINOR,
+        },
+    );
+    let events = decide_with(&lax, &account, &at_limit).expect("the limit itself passes");
+    assert_eq!(
+        events[0].body,
+        EventBody::Deposited {
+            amount_minor: -MAX_AMOUNT_MINOR
+        }
+    );
+    let past_limit = command(
+        ALICE,
+        CommandKind::Deposit {
+            amount_minor: -MAX_AMOUNT_MINOR - 1,
+        },
+    );
+    assert_eq!(
+        decide_with(&lax, &account, &past_limit),
+        Err(Rejection::AmountTooLarge {
+            amount_minor: -MAX_AMOUNT_MINOR - 1,
+            max_minor: MAX_AMOUNT_MINOR,
+        })
+    );
+}
