@@ -196,3 +196,38 @@ fn a_rebuild_over_a_forked_log_keeps_the_first_writer() {
         "answered as its writer answered it"
     );
 }
+
+/// A command answered on the first-written chain keeps that answer when a
+/// zombie's copy of it turns up further along the log at another version.
+/// (Found by cargo mutants: no test had an off-chain copy of an on-chain
+/// command.)
+#[test]
+fn an_on_chain_answer_survives_an_off_chain_copy_at_another_version() {
+    let task = HardenedTask::new(HardenedConfig::default());
+    let mut first = KvStore::new();
+    let mut written = on(&process(&task, &mut first, &open(0, 3_000)), topics::EVENTS);
+    let mut zombie = first.clone();
+    let on_chain = process(&task, &mut first, &withdraw(1, 700));
+    written.extend(on(&on_chain, topics::EVENTS));
+    // The zombie answered two other commands first, so its copy of command 1
+    // lands at version 5, not 3; only that copy reaches the log.
+    process(&task, &mut zombie, &withdraw(2, 100));
+    process(&task, &mut zombie, &withdraw(3, 100));
+    let copy = on(
+        &process(&task, &mut zombie, &withdraw(1, 700)),
+        topics::EVENTS,
+    );
+    assert_eq!(copy[0].topic, topics::EVENTS);
+    let copied: Event = decode(&copy[0].value).expect("an event");
+    assert_eq!(copied.version, 5);
+    written.extend(copy);
+    let mut rebuilt = rebuild(&task, &written);
+    assert_eq!(account(&rebuilt), account(&first));
+    let resubmitted = process(&task, &mut rebuilt, &withdraw(1, 700));
+    assert!(on(&resubmitted, topics::EVENTS).is_empty(), "applied twice");
+    assert_eq!(
+        on(&resubmitted, topics::OUTCOMES),
+        on(&on_chain, topics::OUTCOMES),
+        "answered as the first writer answered it"
+    );
+}
