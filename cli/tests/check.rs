@@ -4,11 +4,13 @@
 //! is audited on what its topics prove; an unknown run id and a bad `--kafka-config` are
 //! usage errors. The broker tests are skipped (with a line saying so) without noida-db.
 
+mod runner;
+use runner::marlow;
+
 #[path = "../../kafka/tests/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use marlow_kafka::broker::noida_or_skip;
 use marlow_kafka::client::{
@@ -22,33 +24,6 @@ use marlow_model::{AccountId, ClientId, CommandId, Outcome, OutcomeResult};
 use marlow_scenarios::Scenario;
 
 use common::TINY;
-
-/// What one `marlow` invocation printed and how it exited.
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn marlow(args: &[&str]) -> Ran {
-    let output = Command::new(env!("CARGO_BIN_EXE_marlow"))
-        .args(args)
-        .output()
-        .expect("marlow runs");
-    let ran = Ran {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    println!(
-        "$ marlow {}\n{}{}-> exit {}",
-        args.join(" "),
-        ran.stdout,
-        ran.stderr,
-        ran.code
-    );
-    ran
-}
 
 /// Whether a report names `invariant` as violated (a line like "S3 gap-free versions
 /// violated: ...").

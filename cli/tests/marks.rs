@@ -4,35 +4,10 @@
 //! scenario error (exit 2) naming the field and the known names; `marlow run`
 //! prints its marks but never fails on them.
 
+mod runner;
+use runner::marlow;
+
 use std::path::PathBuf;
-use std::process::Command;
-
-/// What one `marlow` invocation printed and how it exited.
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn marlow(args: &[&str]) -> Ran {
-    let output = Command::new(env!("CARGO_BIN_EXE_marlow"))
-        .args(args)
-        .output()
-        .expect("marlow runs");
-    let ran = Ran {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    println!(
-        "$ marlow {}\n{}{}-> exit {}",
-        args.join(" "),
-        ran.stdout,
-        ran.stderr,
-        ran.code
-    );
-    ran
-}
 
 /// A small fault-free hardened scenario whose clients time out and resubmit
 /// (so `resubmission` and `dedup_hit` are reached), requiring `marks`.
