@@ -72,3 +72,30 @@ impl KvStore {
         store
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(key: &[u8], value: Option<&[u8]>) -> StoreWrite {
+        StoreWrite {
+            key: key.to_vec(),
+            value: value.map(<[u8]>::to_vec),
+        }
+    }
+
+    /// The size counts live keys: an overwrite adds nothing, a tombstone removes one.
+    #[test]
+    fn len_counts_live_keys() {
+        let mut store = KvStore::new();
+        assert!(store.is_empty());
+        store.apply_all(&[write(b"a", Some(b"1")), write(b"b", Some(b"2"))]);
+        assert_eq!(store.len(), 2);
+        store.apply(&write(b"a", Some(b"3")));
+        assert_eq!(store.len(), 2);
+        store.apply(&write(b"b", None));
+        assert_eq!(store.len(), 1);
+        assert!(!store.is_empty());
+        assert_eq!(store.get(b"a"), Some(b"3".as_slice()));
+    }
+}
