@@ -98,4 +98,25 @@ mod tests {
         assert!(!store.is_empty());
         assert_eq!(store.get(b"a"), Some(b"3".as_slice()));
     }
+
+    /// Iteration yields every live entry once, in key order (the order a
+    /// restore reports accounts in and a hash of the store sees).
+    #[test]
+    fn iter_yields_live_entries_in_key_order() {
+        let mut store = KvStore::new();
+        store.apply_all(&[
+            write(b"b", Some(b"2")),
+            write(b"a", Some(b"1")),
+            write(b"c", Some(b"3")),
+            write(b"c", None),
+        ]);
+        let entries: Vec<(&[u8], &[u8])> = store.iter().collect();
+        assert_eq!(
+            entries,
+            vec![
+                (b"a".as_slice(), b"1".as_slice()),
+                (b"b".as_slice(), b"2".as_slice())
+            ]
+        );
+    }
 }
