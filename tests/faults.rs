@@ -7,6 +7,7 @@ use marlow_scenarios::{Scenario, TimelineAction, TimelineEvent};
 use marlow_sim::check::{check_history, Invariant};
 use marlow_sim::history::{CommittedRecord, Step};
 use marlow_sim::run::check_config;
+use marlow_sim::run::Judged;
 use marlow_tests::{run_seed, scenario, violated};
 
 /// Chaos' workload and cluster with no random fault: only `timeline`.

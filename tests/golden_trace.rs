@@ -4,6 +4,7 @@
 //! intended changes with `cargo insta review` (or INSTA_UPDATE=always).
 
 use marlow_scenarios::Scenario;
+use marlow_sim::run::Judged;
 use marlow_sim::run::{run, RunOptions};
 
 const GOLDEN: &str = r#"
@@ -46,6 +47,7 @@ fn golden_run_trace_is_stable() {
             seed: 42,
             readable_trace_lines: 10_000,
             trace_until_us: None,
+            run_to_end: false,
         },
     );
     assert!(

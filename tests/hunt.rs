@@ -29,6 +29,7 @@
 
 use marlow_scenarios::{DesignKind, DesignSection, MinMax, Scenario};
 use marlow_sim::check::Invariant;
+use marlow_sim::run::Judged;
 use marlow_tests::{repro, run_seed, scenario, timed, violated};
 
 /// The stated bound: each weak point is found within this many `hunt` seeds.

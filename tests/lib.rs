@@ -24,7 +24,20 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunReport {
     )
 }
 
-/// The invariants a run violated, in DESIGN.md order.
+/// `run_seed`, on past the first safety violation to the scenario's end (what
+/// coverage marks are judged on).
+pub fn run_seed_to_end(scenario: &Scenario, seed: u64) -> RunReport {
+    run(
+        scenario,
+        &RunOptions {
+            seed,
+            run_to_end: true,
+            ..RunOptions::default()
+        },
+    )
+}
+
+/// The invariants a run violated, in docs/design.md order.
 pub fn violated(report: &RunReport) -> Vec<Invariant> {
     let mut invariants: Vec<Invariant> = report.violations.iter().map(|v| v.invariant).collect();
     invariants.sort();

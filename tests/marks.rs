@@ -6,7 +6,7 @@
 use marlow_model::Mark;
 use marlow_scenarios::{shipped_names, DesignKind, Scenario};
 use marlow_sim::marks::MarkTally;
-use marlow_tests::{run_seed, scenario};
+use marlow_tests::{run_seed, run_seed_to_end, scenario};
 
 /// The seeds CI sweeps per scenario (tests/sweeps.rs).
 fn ci_seeds(name: &str) -> std::ops::Range<u64> {
@@ -23,7 +23,7 @@ fn sweep_until_reached(scenario: &Scenario, seeds: std::ops::Range<u64>) -> (Mar
     let required = &scenario.check.required_marks;
     let mut tally = MarkTally::default();
     for seed in seeds {
-        tally.add(&run_seed(scenario, seed).marks);
+        tally.add(&run_seed_to_end(scenario, seed).marks, true);
         if tally.missing(required).is_empty() {
             break;
         }

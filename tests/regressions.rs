@@ -3,6 +3,7 @@
 
 use marlow_model::AccountId;
 use marlow_scenarios::{DesignKind, Invariant, Scenario};
+use marlow_sim::run::Judged;
 use marlow_tests::{repro, run_seed, scenario};
 
 /// A Flush/CommitTxn timer left over from an abandoned batch (after a

@@ -9,6 +9,7 @@
 //! A failure prints its repro line.
 
 use marlow_scenarios::{shipped_names, DesignKind, Invariant, Scenario, TimelineAction};
+use marlow_sim::run::Judged;
 use marlow_tests::{repro, run_seed, scenario};
 
 /// Seeds per scenario in `cargo test` (debug build); `marlow sweep` runs more.

@@ -6,6 +6,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use marlow_scenarios::{DesignKind, Scenario};
 use marlow_sim::panics::InternalFailure;
+use marlow_sim::run::Judged;
 use marlow_sim::run::{design_name, run_catching, RunOptions, RunReport};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +34,10 @@ pub struct RunArgs {
     /// Write the run's history as JSON lines to FILE (schema: docs/history.md).
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
+    /// Run past the first safety violation to the scenario's end (by default a
+    /// run stops there).
+    #[arg(long)]
+    pub run_to_end: bool,
 }
 
 #[derive(Args)]
@@ -45,6 +50,10 @@ pub struct SweepArgs {
     /// Parallel runs (default: the number of cores). Each run is single-threaded.
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Run every seed past its first safety violation to the scenario's end
+    /// (slower; judges the scenario's required marks on failing seeds too).
+    #[arg(long)]
+    pub run_to_end: bool,
 }
 
 #[derive(Args)]
@@ -141,6 +150,7 @@ pub fn run(args: RunArgs) -> i32 {
     };
     let options = RunOptions {
         seed: args.seed,
+        run_to_end: args.run_to_end,
         ..RunOptions::default()
     };
     let (report, wall) = timed(|| run_catching(&scenario, &options));
@@ -207,6 +217,7 @@ pub fn repro(args: ReproArgs) -> i32 {
         seed: args.seed,
         readable_trace_lines: lines,
         trace_until_us: first.headline().map(|violation| violation.at_us),
+        ..first_options
     };
     let report = match run_catching(&scenario, &options) {
         Ok(report) => report,
@@ -270,6 +281,7 @@ pub fn sweep(args: SweepArgs) -> i32 {
     let run_seed = |seed| {
         let options = RunOptions {
             seed,
+            run_to_end: args.run_to_end,
             ..RunOptions::default()
         };
         run_catching(&scenario, &options)

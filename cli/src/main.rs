@@ -1,6 +1,6 @@
 //! The `marlow` command line: list, run, sweep and repro over the simulator; real, soak
 //! and check against a real cluster.
-//! Exit codes follow DESIGN.md: 0 pass, 1 internal error, 2 bad arguments or
+//! Exit codes follow docs/design.md: 0 pass, 1 internal error, 2 bad arguments or
 //! scenario, 3 safety violation, 4 liveness violation, 5 determinism violation.
 
 /// Prints a line to stdout, ignoring a closed pipe (`marlow run x | head`):

@@ -12,6 +12,7 @@ use marlow_kafka::runtime::{
 use marlow_kafka::topics::RunNamespace;
 use marlow_scenarios::{DesignKind, Scenario};
 use marlow_sim::check::related_entries;
+use marlow_sim::run::Judged;
 use std::path::{Path, PathBuf};
 
 use crate::commands::{EXIT_INTERNAL, EXIT_USAGE};

@@ -7,6 +7,7 @@ use marlow_sim::check::{related_entries, Violation};
 use marlow_sim::history::HistoryEntry;
 use marlow_sim::marks::MarkTally;
 use marlow_sim::panics::InternalFailure;
+use marlow_sim::run::Judged;
 use marlow_sim::run::{RunReport, EXIT_INTERNAL, EXIT_LIVENESS, EXIT_PASS, EXIT_SAFETY};
 use marlow_sim::trace::TraceLine;
 use std::collections::BTreeMap;
@@ -146,7 +147,7 @@ impl SweepTable {
     pub fn add(&mut self, report: &RunReport) {
         self.runs += 1;
         self.simulated_us += report.simulated_us;
-        self.marks.add(&report.marks);
+        self.marks.add(&report.marks, !report.stopped_early);
         match report.headline() {
             None => self.passed += 1,
             Some(violation) => {
@@ -247,6 +248,9 @@ impl SweepTable {
                 "    not hit (of those this design reports): {}",
                 unseen.join(", ")
             );
+        }
+        if !required.is_empty() && !self.marks.judged() {
+            out!("\nrequired marks not judged: every seed stopped at its first safety violation (--run-to-end runs them to the end)");
         }
         let missing = self.marks.missing(required);
         if !missing.is_empty() {

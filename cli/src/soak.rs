@@ -3,6 +3,7 @@
 //! report of `marlow real`. Ctrl-C stops cleanly (and still reports); a second Ctrl-C exits
 //! at once.
 
+use marlow_sim::run::Judged;
 use std::io::IsTerminal as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

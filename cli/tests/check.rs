@@ -5,6 +5,7 @@
 //! usage errors. The broker tests are skipped (with a line saying so) without noida-db.
 
 mod runner;
+use marlow_sim::run::Judged;
 use runner::marlow;
 
 #[path = "../../kafka/tests/common/mod.rs"]

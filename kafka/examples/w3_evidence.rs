@@ -9,6 +9,7 @@
 
 use marlow_kafka::broker::NoidaBroker;
 use marlow_kafka::deadline::Stopwatch;
+use marlow_kafka::runtime::Judged;
 use marlow_kafka::runtime::{run_real, RealOptions};
 use marlow_scenarios::{Invariant, ProcessingGuarantee, Scenario};
 

@@ -9,6 +9,7 @@ mod common;
 
 use marlow_kafka::broker::{noida_or_skip, BrokerUnderTest};
 use marlow_kafka::deadline::Stopwatch;
+use marlow_kafka::runtime::Judged;
 use marlow_kafka::runtime::{run_real, InstanceEnd, RealOptions, RealReport};
 use marlow_model::codec::encode_account_key;
 use marlow_model::task::topics;

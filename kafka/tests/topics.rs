@@ -3,11 +3,16 @@
 //! full real run (workload, read-back, delete) leaves those topics' records as they were and
 //! none of its own behind.
 
+#[path = "common/admin.rs"]
+mod admin;
 mod common;
 
+use admin::{runtime, topic_config};
+
+use marlow_kafka::runtime::Judged;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -50,28 +55,6 @@ fn high_watermark(bootstrap: &str, topic: &str) -> i64 {
         .fetch_watermarks(topic, 0, TIMEOUT)
         .expect("watermarks")
         .1
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("runtime")
-}
-
-/// A topic config's value as the broker describes it.
-fn topic_config(admin: &AdminClient<DefaultClientContext>, topic: &str, key: &str) -> String {
-    let spec = [ResourceSpecifier::Topic(topic)];
-    let described = runtime()
-        .block_on(admin.describe_configs(&spec, &AdminOptions::new()))
-        .expect("describe request");
-    let resource = described
-        .into_iter()
-        .next()
-        .expect("one resource")
-        .expect("described");
-    let entry = resource.get(key).and_then(|e| e.value.clone());
-    entry.unwrap_or_default()
 }
 
 fn all_topics(admin: &AdminClient<DefaultClientContext>) -> Vec<String> {

@@ -48,4 +48,50 @@ impl DesignConfig {
             }
         }
     }
+
+    /// The design's name, as reports and history headers print it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DesignConfig::Seed(_) => "seed",
+            DesignConfig::Hardened(_) => "hardened",
+        }
+    }
+
+    /// The topic whose records answer a client: the hardened design commits an
+    /// outcome per command; the seed design has none, and its clients take a
+    /// command's first event as its acceptance.
+    pub fn answer_topic(&self) -> &'static str {
+        match self {
+            DesignConfig::Seed(_) => task::topics::EVENTS,
+            DesignConfig::Hardened(_) => task::topics::OUTCOMES,
+        }
+    }
+
+    /// Whether the design commits an outcome record for every command.
+    pub fn has_outcomes(&self) -> bool {
+        self.answer_topic() == task::topics::OUTCOMES
+    }
+
+    /// The topics a run reads into its history, in the order they enter it: every
+    /// output, and for the seed design its internal re-enqueue topic (L3).
+    pub fn observed_topics(&self) -> &'static [&'static str] {
+        use task::topics::{ALARMS, COMMANDS_INDEXED, DEAD_LETTER, EVENTS, OUTCOMES};
+        match self {
+            DesignConfig::Seed(_) => &[EVENTS, OUTCOMES, ALARMS, DEAD_LETTER, COMMANDS_INDEXED],
+            DesignConfig::Hardened(_) => &[EVENTS, OUTCOMES, ALARMS, DEAD_LETTER],
+        }
+    }
+
+    /// Whether the design stops processing (fails closed) when an input topic
+    /// gains partitions mid-run, rather than run with stores keyed for the old
+    /// count (the hardened design; the seed design carries on: W4).
+    pub fn fails_closed_on_repartition(&self) -> bool {
+        matches!(self, DesignConfig::Hardened(_))
+    }
+
+    /// Whether a client's resubmission must reuse its command id (the hardened
+    /// design deduplicates by id; the seed design lets the workload choose).
+    pub fn resubmits_same_id(&self) -> bool {
+        matches!(self, DesignConfig::Hardened(_))
+    }
 }

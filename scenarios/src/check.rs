@@ -1,4 +1,4 @@
-//! `[check]`: which invariants of DESIGN.md a run checks, the alarm threshold
+//! `[check]`: which invariants of docs/design.md a run checks, the alarm threshold
 //! (shared by the processor and the alarm checker), and, for a weak-point
 //! scenario, which invariant the seed design is expected to break and within
 //! how many seeds (the harness self-test reads it).
@@ -13,7 +13,7 @@ use std::fmt;
 /// Seeds an expectation may ask for at most.
 pub const MAX_WITHIN_SEEDS: u32 = 100_000;
 
-/// The weak points of the seed design (DESIGN.md).
+/// The weak points of the seed design (docs/design.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum WeakPoint {
     W1,

@@ -1,4 +1,4 @@
-//! The invariants of DESIGN.md as a closed set: S1-S9 (safety, judged at every
+//! The invariants of docs/design.md as a closed set: S1-S9 (safety, judged at every
 //! step) and L1-L4 (liveness: L1-L3 judged against bounds counted from `Heal`,
 //! L4 against the client timeout in a phase without faults).
 //! Shared by scenario files (`[check]`), the checkers and the reports.
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// One invariant of DESIGN.md. Serialised as its code ("S1" ... "L4").
+/// One invariant of docs/design.md. Serialised as its code ("S1" ... "L4").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Invariant {
     S1,
@@ -26,7 +26,7 @@ pub enum Invariant {
 }
 
 impl Invariant {
-    /// Every invariant, safety first, in DESIGN.md order.
+    /// Every invariant, safety first, in docs/design.md order.
     pub const ALL: [Invariant; 13] = [
         Invariant::S1,
         Invariant::S2,
@@ -43,7 +43,7 @@ impl Invariant {
         Invariant::L4,
     ];
 
-    /// The short code used in DESIGN.md, scenario files and reports: "S1".
+    /// The short code used in docs/design.md, scenario files and reports: "S1".
     pub fn code(self) -> &'static str {
         match self {
             Invariant::S1 => "S1",

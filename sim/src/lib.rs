@@ -1,17 +1,14 @@
 //! marlow-sim: the deterministic simulator. It owns virtual time and every random
-//! draw; the simulated Kafka cluster, app instances and faults live in their own modules.
+//! draw; the simulated Kafka cluster, app instances and faults live in their own
+//! modules. The sans-IO core it drives (host, fleet, fault draw, history,
+//! checkers, verdict) is `marlow-harness`; its modules are re-exported here under
+//! the paths they had before they moved there.
 
-pub mod check;
-pub mod client;
 pub mod cluster;
-pub mod fleet;
-pub mod history;
-pub mod marks;
 pub mod panics;
-pub mod rng;
 pub mod run;
 pub mod scheduler;
-pub mod swarm;
 pub mod trace;
-pub mod workload;
 pub mod world;
+
+pub use marlow_harness::{check, client, fleet, history, marks, rng, swarm, workload};

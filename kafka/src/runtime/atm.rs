@@ -10,19 +10,19 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 
+use marlow_harness::fleet::{Fleet, FleetAction};
+use marlow_harness::history::Step;
+use marlow_harness::rng::SeedStreams;
 use marlow_model::codec::{encode, encode_account_key};
 use marlow_model::task::topics;
 use marlow_model::{ClientId, CommandId, Outcome};
 use marlow_scenarios::Scenario;
-use marlow_sim::fleet::{Fleet, FleetAction};
-use marlow_sim::history::Step;
-use marlow_sim::rng::SeedStreams;
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
 use super::capture::{outcome_consumer, read_outcomes, Recorder};
-use super::{ClientSettings, RealCounters, RealError, MAX_REAL_CLIENTS};
+use super::{ClientSettings, RealError, MAX_REAL_CLIENTS};
 use crate::client::{producer_config, CLIENT_TIMEOUT_MS};
 use crate::topics::RunNamespace;
 
@@ -74,7 +74,6 @@ struct Driver<'a> {
     producer: ClientsProducer,
     commands_topic: String,
     recorder: &'a Recorder,
-    counters: RealCounters,
     scenario: &'a Scenario,
     healed: bool,
 }
@@ -90,7 +89,7 @@ pub fn drive(
     recorder: &Arc<Recorder>,
     heal_at_us: u64,
     heal_now: &AtomicBool,
-) -> Result<RealCounters, RealError> {
+) -> Result<(), RealError> {
     let mut config = producer_config(&settings.bootstrap);
     config.set("enable.idempotence", "true");
     let context = ClientsContext {
@@ -123,7 +122,7 @@ pub fn drive(
     let _ = driver
         .producer
         .flush(Duration::from_millis(CLIENT_TIMEOUT_MS));
-    Ok(driver.counters)
+    Ok(())
 }
 
 impl<'a> Driver<'a> {
@@ -144,7 +143,6 @@ impl<'a> Driver<'a> {
             producer,
             commands_topic,
             recorder,
-            counters: RealCounters::default(),
             scenario,
             healed: false,
         }
@@ -221,11 +219,7 @@ impl<'a> Driver<'a> {
     fn perform(&mut self, actions: Vec<FleetAction>) {
         for action in actions {
             match action {
-                FleetAction::Record(step) => {
-                    let outcome = matches!(step, Step::ClientOutcome { .. });
-                    self.counters.client_outcomes += u64::from(outcome);
-                    self.recorder.push(step);
-                }
+                FleetAction::Record(step) => self.recorder.push(step),
                 FleetAction::ArmTimeout {
                     client,
                     command,
@@ -240,12 +234,8 @@ impl<'a> Driver<'a> {
                     self.schedule(after_us, timer);
                 }
                 FleetAction::Send {
-                    client,
-                    command,
-                    attempt,
+                    client, command, ..
                 } => {
-                    self.counters.commands_sent += u64::from(attempt == 0);
-                    self.counters.resubmissions += u64::from(attempt > 0);
                     let key = self.fleet.command_key(client, command.account);
                     let value = encode(&command);
                     self.produce(&key, &value, 0);
@@ -255,7 +245,6 @@ impl<'a> Driver<'a> {
                     }
                 }
                 FleetAction::SendGarbage { account, bytes } => {
-                    self.counters.garbage_sent += 1;
                     self.produce(&encode_account_key(account), &bytes, GARBAGE);
                 }
                 FleetAction::Wake { client, after_us } => {

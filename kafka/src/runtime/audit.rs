@@ -7,16 +7,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use marlow_sim::check::{check_history, CheckConfig, Invariant, Violation};
-use marlow_sim::history::{History, Step};
+use marlow_harness::check::{check_history, CheckConfig, Invariant, Violation};
+use marlow_harness::history::{History, Step};
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 
 use super::capture::{place_restores, read_committed_topics};
 use super::history_topic::{read_client_history, ClientHistory, HistoryTopicError, HISTORY_TOPIC};
-use super::{ClientSettings, RealCounters, RealError, OUTPUT_TOPICS};
+use super::{ClientSettings, RealError, OUTPUT_TOPICS};
 use crate::topics::{RunNamespace, TopicError, ADMIN_TIMEOUT_MS};
+use marlow_harness::counters::Counters;
 use marlow_model::task::topics::COMMANDS_INDEXED;
 
 /// The invariants a history without the clients' side cannot judge, and why.
@@ -90,7 +91,7 @@ pub struct KeptRun {
     pub client: Option<ClientHistory>,
     /// One `Committed` step per record of the output topics, in read-back order.
     pub committed: Vec<Step>,
-    pub counters: RealCounters,
+    pub counters: Counters,
 }
 
 /// The verdict of an audit.
@@ -153,8 +154,11 @@ pub fn read_kept_run(settings: &ClientSettings, ns: &RunNamespace) -> Result<Kep
         observed.push(COMMANDS_INDEXED);
     }
     let partitions_of = |short: &str| partitions.get(short).copied().unwrap_or(0);
-    let mut counters = RealCounters::default();
-    let committed = read_committed_topics(ns, settings, &observed, &partitions_of, &mut counters)?;
+    let committed = read_committed_topics(ns, settings, &observed, &partitions_of)?;
+    // The topics alone do not say the design; acceptances are counted from outcomes
+    // (a seed run's events are counted as events).
+    let mut counters = Counters::default();
+    committed.iter().for_each(|step| counters.count(step, true));
     let client = match topics.contains_key(&ns.topic(HISTORY_TOPIC)?) {
         true => Some(read_client_history(settings, ns)?),
         false => None,
@@ -229,8 +233,8 @@ pub fn audit(kept: KeptRun, config: &CheckConfig) -> Audit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use marlow_harness::history::CommittedRecord;
     use marlow_model::{AccountId, ClientId, CommandId, Event, EventBody, OwnerId};
-    use marlow_sim::history::CommittedRecord;
 
     fn kept(client: Option<ClientHistory>) -> KeptRun {
         let opened = Event {
@@ -251,7 +255,7 @@ mod tests {
                 offset: 0,
                 record: CommittedRecord::Event(opened),
             }],
-            counters: RealCounters::default(),
+            counters: Counters::default(),
         }
     }
 

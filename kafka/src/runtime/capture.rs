@@ -10,19 +10,18 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use marlow_model::codec::{decode, DecodeError};
-use marlow_model::task::seed::IndexedCommand;
-use marlow_model::task::topics;
-use marlow_model::{Alarm, DeadLetter, DesignConfig, Event, Outcome, OutcomeResult};
+use marlow_harness::counters::Counters;
+use marlow_harness::history::{CommittedRecord, History, HistoryEntry, Step};
+use marlow_harness::observe::{client_answer, observe};
+use marlow_model::{DesignConfig, Outcome};
 use marlow_scenarios::Scenario;
-use marlow_sim::history::{CommittedRecord, History, HistoryEntry, Step};
 use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::{ClientConfig, Offset};
 
-use super::{observed_topics, ClientSettings, RealCounters, RealError};
+use super::{ClientSettings, RealError};
 use crate::client::{ClientError, ReadIsolation, ReadRecord, CLIENT_TIMEOUT_MS, POLL_STEP_MS};
 use crate::deadline::{Deadline, Stopwatch};
 use crate::topics::RunNamespace;
@@ -31,21 +30,20 @@ use crate::topics::RunNamespace;
 pub struct Recorder {
     clock: Stopwatch,
     history: Mutex<History>,
+    /// Counted from every step as it is pushed (the simulator counts the same way).
+    counters: Mutex<Counters>,
+    has_outcomes: bool,
     /// `Restore` steps, placed among the committed records at read-back (see there).
     restores: Mutex<Vec<Step>>,
 }
 
-impl Default for Recorder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Recorder {
-    pub fn new() -> Self {
+    pub fn new(design: &DesignConfig) -> Self {
         Recorder {
             clock: Stopwatch::start(),
             history: Mutex::new(History::new()),
+            counters: Mutex::new(Counters::default()),
+            has_outcomes: design.has_outcomes(),
             restores: Mutex::new(Vec::new()),
         }
     }
@@ -59,7 +57,19 @@ impl Recorder {
     pub fn push(&self, step: Step) {
         let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
         let at_us = self.clock.elapsed_us();
+        self.counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .count(&step, self.has_outcomes);
         history.push(at_us, step);
+    }
+
+    /// The counts of every step pushed so far.
+    pub fn counters(&self) -> Counters {
+        self.counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Keeps a `Restore` step for `read_back` to place.
@@ -96,60 +106,6 @@ impl Recorder {
     }
 }
 
-/// Decodes an output record as the simulator's observer does.
-pub fn classify(topic: &str, bytes: &[u8]) -> CommittedRecord {
-    let other = |error: DecodeError| CommittedRecord::Other {
-        message_kind: format!("undecodable: {error}"),
-    };
-    match topic {
-        topics::EVENTS => match decode::<Event>(bytes) {
-            Ok(event) => CommittedRecord::Event(event),
-            Err(DecodeError::WrongKind { found, .. }) => CommittedRecord::Other {
-                message_kind: found,
-            },
-            Err(error) => other(error),
-        },
-        topics::OUTCOMES => decode::<Outcome>(bytes).map_or_else(other, CommittedRecord::Outcome),
-        topics::ALARMS => decode::<Alarm>(bytes).map_or_else(other, CommittedRecord::Alarm),
-        topics::DEAD_LETTER => {
-            decode::<DeadLetter>(bytes).map_or_else(other, CommittedRecord::DeadLetter)
-        }
-        _ => CommittedRecord::Other {
-            message_kind: format!("record on {topic}"),
-        },
-    }
-}
-
-/// `classify` as the simulator's observer keeps records: a command's first indexing on
-/// `commands-indexed` is no entry, a re-enqueue is one.
-pub fn observe(topic: &str, bytes: &[u8]) -> Option<CommittedRecord> {
-    if topic != topics::COMMANDS_INDEXED {
-        return Some(classify(topic, bytes));
-    }
-    match decode::<IndexedCommand>(bytes) {
-        Ok(indexed) if indexed.reenqueues > 0 => Some(CommittedRecord::Reenqueue {
-            command: indexed.command.id,
-        }),
-        Ok(_) => None,
-        Err(error) => Some(CommittedRecord::Other {
-            message_kind: format!("undecodable: {error}"),
-        }),
-    }
-}
-
-fn count(counters: &mut RealCounters, record: &CommittedRecord) {
-    match record {
-        CommittedRecord::Event(_) => counters.events += 1,
-        CommittedRecord::Outcome(outcome) => match outcome.result {
-            OutcomeResult::Accepted { .. } => counters.accepted += 1,
-            OutcomeResult::Rejected { .. } => counters.rejected += 1,
-        },
-        CommittedRecord::Alarm(_) => counters.alarms += 1,
-        CommittedRecord::DeadLetter(_) => counters.dead_letters += 1,
-        CommittedRecord::Reenqueue { .. } | CommittedRecord::Other { .. } => {}
-    }
-}
-
 /// Reads every partition of every output topic to its last stable offset and appends one
 /// `Committed` entry per record (see `read_committed`), with the instances' `Restore`
 /// steps placed among them (see `place_restores`).
@@ -158,16 +114,10 @@ pub fn read_back(
     ns: &RunNamespace,
     settings: &ClientSettings,
     recorder: &Recorder,
-    counters: &mut RealCounters,
 ) -> Result<(), RealError> {
     let partitions_of = |topic: &str| scenario.cluster.partitions_of(topic);
-    let design = scenario.design_config();
-    let observed = observed_topics(&design);
-    let committed = read_committed_topics(ns, settings, &observed, &partitions_of, counters)?;
-    if matches!(design, DesignConfig::Seed(_)) {
-        // The seed design has no outcomes: its clients count an event as an acceptance.
-        counters.accepted = counters.events;
-    }
+    let observed = scenario.design_config().observed_topics();
+    let committed = read_committed_topics(ns, settings, observed, &partitions_of)?;
     let restores = std::mem::take(
         &mut *recorder
             .restores
@@ -180,7 +130,7 @@ pub fn read_back(
     Ok(())
 }
 
-/// Reads every partition of the `observed` topics of `ns` (see `observed_topics`) to its
+/// Reads every partition of the `observed` topics of `ns` (`DesignConfig::observed_topics`) to its
 /// last stable offset with read_committed, into one `Committed` step per record: topic by
 /// topic, partition by
 /// partition, in offset order. Real commit times are not observable from a record, so
@@ -191,7 +141,6 @@ pub fn read_committed_topics(
     settings: &ClientSettings,
     observed: &[&'static str],
     partitions_of: &dyn Fn(&str) -> u32,
-    counters: &mut RealCounters,
 ) -> Result<Vec<Step>, RealError> {
     let mut committed = Vec::new();
     for &topic in observed {
@@ -208,10 +157,9 @@ pub fn read_committed_topics(
         )?;
         for (partition, records) in by_partition {
             for r in records {
-                let Some(record) = observe(topic, &r.value) else {
+                let Some(record) = observe(topic, Some(&r.value)) else {
                     continue;
                 };
-                count(counters, &record);
                 committed.push(Step::Committed {
                     topic: topic.to_owned(),
                     partition: u32::try_from(partition).unwrap_or(0),
@@ -360,36 +308,16 @@ pub fn read_outcomes(
         let Some(Ok(message)) = consumer.poll(Duration::from_millis(POLL_STEP_MS)) else {
             continue;
         };
-        let Some(outcome) = message.payload().and_then(|b| client_answer(design, b)) else {
+        let topic = design.answer_topic();
+        let record = message
+            .payload()
+            .and_then(|bytes| observe(topic, Some(bytes)));
+        let Some(outcome) = record.and_then(|r| client_answer(design, &r)) else {
             continue;
         };
         if to_driver.send(outcome).is_err() {
             return;
         }
-    }
-}
-
-/// What a client learns from one record of `answer_topic(design)`, as in the simulator:
-/// an outcome (hardened), or from a command's event that it was accepted at that version
-/// (seed; a rejection is never told, and markers that are not events tell nothing).
-fn client_answer(design: &DesignConfig, bytes: &[u8]) -> Option<Outcome> {
-    match design {
-        DesignConfig::Hardened(_) => decode::<Outcome>(bytes).ok(),
-        DesignConfig::Seed(_) => decode::<Event>(bytes).ok().map(|event| Outcome {
-            command: event.command,
-            account: event.account,
-            result: OutcomeResult::Accepted {
-                version: event.version,
-            },
-        }),
-    }
-}
-
-/// The topic the clients learn their answers from.
-fn answer_topic(design: &DesignConfig) -> &'static str {
-    match design {
-        DesignConfig::Hardened(_) => topics::OUTCOMES,
-        DesignConfig::Seed(_) => topics::EVENTS,
     }
 }
 
@@ -410,7 +338,7 @@ pub fn outcome_consumer(
         );
     let config = settings.apply(config);
     let consumer: BaseConsumer<DefaultConsumerContext> = config.create()?;
-    let answers = answer_topic(&scenario.design_config());
+    let answers = scenario.design_config().answer_topic();
     let topic = ns.topic(answers)?;
     let mut assignment = TopicPartitionList::new();
     for partition in 0..scenario.cluster.partitions_of(answers) {
@@ -424,11 +352,11 @@ pub fn outcome_consumer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use marlow_model::{Account, AccountId, ClientId, CommandId, EventBody};
+    use marlow_model::{Account, AccountId, ClientId, CommandId, Event, EventBody};
 
     fn event(account: u64, version: u64) -> Step {
         Step::Committed {
-            topic: topics::EVENTS.into(),
+            topic: marlow_model::task::topics::EVENTS.into(),
             partition: 0,
             offset: version,
             record: CommittedRecord::Event(Event {

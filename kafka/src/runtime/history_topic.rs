@@ -5,7 +5,7 @@
 //! caller chooses (the CLI stores the scenario there), then one record per history entry,
 //! each the JSON line of docs/history.md.
 
-use marlow_sim::history::{History, HistoryEntry, Step};
+use marlow_harness::history::{History, HistoryEntry, Step};
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
@@ -154,7 +154,7 @@ mod tests {
             topic: "events".into(),
             partition: 0,
             offset: 0,
-            record: marlow_sim::history::CommittedRecord::Other {
+            record: marlow_harness::history::CommittedRecord::Other {
                 message_kind: "x".into()
             },
         }));

@@ -38,6 +38,7 @@ use crate::client::{
 };
 use crate::deadline::Deadline;
 use crate::topics::RunNamespace;
+use marlow_harness::host::Dispatched;
 
 /// Scenarios compress time for the simulator; a real broker refuses a session timeout
 /// below its `group.min.session.timeout.ms` (6 s by default), so real mode uses at least this.
@@ -527,19 +528,22 @@ impl Instance {
                 key: polled.key.as_deref(),
                 value: polled.value.as_deref(),
             };
-            let dispatched = tasks.process(&input);
-            for record in dispatched.outputs.iter().flat_map(|o| &o.records) {
+            let mut dispatched = Dispatched::default();
+            tasks.process(&input, &mut dispatched);
+            for record in &dispatched.records {
                 let topic = self.ns.topic(record.topic)?;
                 let out = BaseRecord::to(&topic)
                     .key(&record.key)
                     .payload(&record.value);
                 producer.send(out).map_err(|(e, _)| e)?;
             }
-            for (changelog, partition, write) in &dispatched.changelog {
-                let mut out: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(changelog)
-                    .key(write.key.as_slice())
-                    .partition(*partition);
-                if let Some(value) = &write.value {
+            for change in &dispatched.changelog {
+                let partition = i32::try_from(change.partition).unwrap_or(i32::MAX);
+                let mut out: BaseRecord<'_, [u8], [u8]> =
+                    BaseRecord::to(tasks.changelog(change.task))
+                        .key(change.write.key.as_slice())
+                        .partition(partition);
+                if let Some(value) = &change.write.value {
                     out = out.payload(value.as_slice());
                 }
                 producer.send(out).map_err(|(e, _)| e)?;

@@ -19,13 +19,14 @@ mod timeline;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use marlow_model::task::{changelog_topic, topics};
+use marlow_harness::check::{check_history, CheckConfig, Violation};
+use marlow_harness::history::{History, RunHeader, Step};
+use marlow_harness::topology::{topology, Cleanup};
+use marlow_harness::verdict::check_config;
+pub use marlow_harness::verdict::Judged;
+use marlow_model::task::topics;
 use marlow_model::DesignConfig;
 use marlow_scenarios::Scenario;
-use marlow_sim::check::CheckConfig;
-use marlow_sim::check::{check_history, Violation};
-use marlow_sim::history::{History, RunHeader, Step};
-use marlow_sim::run::{check_config, EXIT_LIVENESS, EXIT_PASS, EXIT_SAFETY};
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::ClientConfig;
@@ -44,9 +45,8 @@ pub use stall::StallReport;
 /// Real mode drives at most this many ATM clients (one thread drives them all; a real
 /// broker's transaction latency, not the client count, bounds the throughput).
 pub const MAX_REAL_CLIENTS: u32 = 20;
-/// The changelog topic of the hardened task (`<task name>-changelog`).
-pub const CHANGELOG: &str = "hardened-changelog";
-/// The output topics read back at the end of a run, in the order they enter the history.
+/// The output topics of every design, in the order they enter the history (a kept run's
+/// audit looks for them; a run reads back `DesignConfig::observed_topics`).
 pub const OUTPUT_TOPICS: [&str; 4] = [
     topics::EVENTS,
     topics::OUTCOMES,
@@ -105,29 +105,9 @@ pub struct RealOptions {
     pub max_safety_ms: Option<u64>,
 }
 
-/// Counts over a real run, for the summary.
-#[derive(Debug, Clone, Default)]
-pub struct RealCounters {
-    pub commands_sent: u64,
-    pub resubmissions: u64,
-    pub garbage_sent: u64,
-    pub client_outcomes: u64,
-    pub accepted: u64,
-    pub rejected: u64,
-    pub dead_letters: u64,
-    pub alarms: u64,
-    pub events: u64,
-}
-
-impl RealCounters {
-    /// What the run committed, as the reports print it.
-    pub fn committed_summary(&self) -> String {
-        format!(
-            "{} events, {} accepted, {} rejected, {} dead-lettered, {} alarms",
-            self.events, self.accepted, self.rejected, self.dead_letters, self.alarms
-        )
-    }
-}
+/// Counts over a real run, for the summary: the same counters as the simulator's,
+/// counted from the history as it is recorded.
+pub use marlow_harness::counters::Counters as RealCounters;
 
 pub struct RealReport {
     pub scenario: String,
@@ -158,24 +138,9 @@ pub struct RealReport {
     pub phase_ms: Vec<(&'static str, u64)>,
 }
 
-impl RealReport {
-    pub fn passed(&self) -> bool {
-        self.violations.is_empty()
-    }
-
-    pub fn headline(&self) -> Option<&Violation> {
-        self.violations
-            .iter()
-            .find(|v| !v.invariant.is_liveness())
-            .or_else(|| self.violations.first())
-    }
-
-    pub fn exit_code(&self) -> i32 {
-        match self.headline() {
-            None => EXIT_PASS,
-            Some(v) if v.invariant.is_liveness() => EXIT_LIVENESS,
-            Some(_) => EXIT_SAFETY,
-        }
+impl Judged for RealReport {
+    fn violations(&self) -> &[Violation] {
+        &self.violations
     }
 }
 
@@ -208,57 +173,24 @@ impl ClientSettings {
     }
 }
 
-/// The run's topics: the task's input and outputs and its changelog (hardened), or every
-/// topic the simulator creates for the design (seed).
-fn topic_specs(scenario: &Scenario) -> Vec<TopicSpec> {
-    let cluster = &scenario.cluster;
-    if let design @ DesignConfig::Seed(_) = scenario.design_config() {
-        return seed_topic_specs(scenario, &design);
-    }
-    let of = |name: &str| TopicSpec::new(name, cluster.partitions_of(name));
-    let mut specs = vec![of(topics::COMMANDS)
-        .with_config("retention.ms", &cluster.commands_retention_ms.to_string())];
-    specs.extend(OUTPUT_TOPICS.iter().map(|t| of(t)));
-    specs.push(TopicSpec::new(
-        CHANGELOG,
-        cluster.partitions_of(topics::COMMANDS),
-    ));
-    specs
+/// The run's topics as `topology` states them for both modes (the simulator creates the
+/// same), as the broker is asked to create them.
+pub fn topic_specs(scenario: &Scenario) -> Vec<TopicSpec> {
+    topology(scenario)
+        .into_iter()
+        .map(|plan| {
+            let mut spec = TopicSpec::new(&plan.name, plan.partitions);
+            if let Some(retention_ms) = plan.retention_ms {
+                spec = spec.with_config("retention.ms", &retention_ms.to_string());
+            }
+            if plan.cleanup == Cleanup::Compact {
+                spec = spec.with_config("cleanup.policy", "compact");
+            }
+            spec
+        })
+        .collect()
 }
 
-/// As the simulator's `create_topics`: every model topic with the scenario's partition
-/// count (commands with its retention, events compacted if the scenario says so), and per
-/// task a compacted changelog partitioned like the task's first input.
-fn seed_topic_specs(scenario: &Scenario, design: &DesignConfig) -> Vec<TopicSpec> {
-    let cluster = &scenario.cluster;
-    let mut specs = Vec::new();
-    for topic in marlow_scenarios::TOPICS {
-        let mut spec = TopicSpec::new(topic, cluster.partitions_of(topic));
-        if topic == topics::COMMANDS {
-            spec = spec.with_config("retention.ms", &cluster.commands_retention_ms.to_string());
-        }
-        if topic == topics::EVENTS
-            && cluster.events_cleanup == marlow_scenarios::CleanupPolicy::Compact
-        {
-            spec = spec.with_config("cleanup.policy", "compact");
-        }
-        specs.push(spec);
-    }
-    for task in design.tasks() {
-        let input = task.input_topics()[0];
-        specs.push(
-            TopicSpec::new(
-                &changelog_topic(task.as_ref()),
-                cluster.partitions_of(input),
-            )
-            .with_config("cleanup.policy", "compact"),
-        );
-    }
-    specs
-}
-
-/// The topics read back into the history, as the simulator's observer reads them: the
-/// seed design's re-enqueues on `commands-indexed` too.
 /// The checkers' configuration for a real run of `scenario`: the simulator's
 /// (`check_config`, which sets the S7 at-least-once tolerance from the
 /// scenario's processing guarantee), with two differences. Committed records
@@ -273,21 +205,6 @@ pub fn real_check_config(scenario: &Scenario) -> CheckConfig {
     config.answer_slack_us = u64::MAX;
     config.timely_from_start = false;
     config
-}
-
-pub fn observed_topics(design: &DesignConfig) -> Vec<&'static str> {
-    let mut observed = OUTPUT_TOPICS.to_vec();
-    if matches!(design, DesignConfig::Seed(_)) {
-        observed.push(topics::COMMANDS_INDEXED);
-    }
-    observed
-}
-
-fn design_name(design: &DesignConfig) -> &'static str {
-    match design {
-        DesignConfig::Seed(_) => "seed",
-        DesignConfig::Hardened(_) => "hardened",
-    }
 }
 
 /// Both designs run under both processing guarantees; what real mode cannot do yet is
@@ -329,7 +246,7 @@ fn run_real_with(
 ) -> Result<RealReport, RealError> {
     // A `[hunt]` scenario runs the concrete scenario its seed draws, the one
     // the simulator runs for that seed.
-    let drawn = marlow_sim::swarm::draw(scenario, options.seed).scenario;
+    let drawn = marlow_harness::swarm::draw(scenario, options.seed).scenario;
     let scenario = &drawn;
     check_supported(scenario)?;
     let design = scenario.design_config();
@@ -402,7 +319,7 @@ fn run_created(
     soak: Option<&soak::Hooks<'_>>,
     phases: &mut Vec<(&'static str, u64)>,
 ) -> Result<RealReport, RealError> {
-    let recorder = Arc::new(Recorder::new());
+    let recorder = Arc::new(Recorder::new(&design));
     recorder.push(Step::Header(RunHeader::new(scenario, options.seed, "real")));
     let stop = Arc::new(AtomicBool::new(false));
     let partitions = scenario.cluster.partitions_of(topics::COMMANDS);
@@ -530,22 +447,18 @@ fn run_created(
     let watch = Stopwatch::start();
     let instances = group.join(Deadline::after_ms(INSTANCE_STOP_TIMEOUT_MS));
     phases.push(("stop instances", watch.elapsed_ms()));
-    let mut counters = driven?;
+    driven?;
     let watch = Stopwatch::start();
-    capture::read_back(scenario, ns, settings, &recorder, &mut counters)?;
+    capture::read_back(scenario, ns, settings, &recorder)?;
     let history = recorder.finish();
-    counters.garbage_sent = history
-        .entries()
-        .iter()
-        .filter(|e| matches!(e.step, Step::Undecodable { .. }))
-        .count() as u64;
+    let counters = recorder.counters();
     phases.push(("read back", watch.elapsed_ms()));
     let watch = Stopwatch::start();
     let violations = check_history(history.entries(), &real_check_config(scenario));
     phases.push(("check", watch.elapsed_ms()));
     Ok(RealReport {
         scenario: scenario.name.clone(),
-        design: design_name(&design),
+        design: design.name(),
         seed: options.seed,
         run_id: ns.run_id().to_owned(),
         clients_requested: scenario.workload.clients,

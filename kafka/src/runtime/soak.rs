@@ -8,16 +8,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use marlow_harness::check::{check_history, Violation};
+use marlow_harness::history::{CommittedRecord, History, Step};
 use marlow_model::OutcomeResult;
 use marlow_scenarios::{Invariant, Scenario};
-use marlow_sim::check::{check_history, Violation};
-use marlow_sim::history::{CommittedRecord, History, Step};
 
-use super::capture::{classify, read_topic_to_end, Recorder};
-use super::{observed_topics, run_real_with, ClientSettings, RealError, RealOptions, RealReport};
+use super::capture::{read_topic_to_end, Recorder};
+use super::{run_real_with, ClientSettings, RealError, RealOptions, RealReport};
 use crate::broker::BrokerUnderTest;
 use crate::client::ReadIsolation;
 use crate::topics::RunNamespace;
+use marlow_harness::observe::observe;
 
 /// How often the monitor reports progress.
 const PROGRESS_STEP_MS: u64 = 250;
@@ -281,7 +282,7 @@ fn check_so_far(run: &Run<'_>) -> CheckResult {
         history.push(entry.at_us, entry.step);
     }
     let mut dead = 0;
-    for topic in observed_topics(&run.scenario.design_config()) {
+    for &topic in run.scenario.design_config().observed_topics() {
         let partitions: Vec<i32> = (0..run.scenario.cluster.partitions_of(topic))
             .map(|p| i32::try_from(p).unwrap_or(i32::MAX))
             .collect();
@@ -294,7 +295,10 @@ fn check_so_far(run: &Run<'_>) -> CheckResult {
         )?;
         for (partition, records) in by_partition {
             for r in records {
-                let record = classify(topic, &r.value);
+                // The final read-back's classification: a first indexing is no entry.
+                let Some(record) = observe(topic, Some(&r.value)) else {
+                    continue;
+                };
                 dead += u64::from(matches!(record, CommittedRecord::DeadLetter(_)));
                 history.push(
                     last_us,

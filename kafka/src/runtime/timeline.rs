@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use marlow_harness::fault_draw::{draw_tick, DrawnFault, TickState, FAULT_TICK_US};
+use marlow_harness::history::Step;
+use marlow_harness::rng::{SeedStreams, SimRng};
 use marlow_scenarios::{Faults, Scenario, TimelineAction, TimelineEvent};
-use marlow_sim::history::Step;
-use marlow_sim::rng::{chance, uniform_inclusive, SeedStreams, SimRng};
 use rand::Rng;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
@@ -31,7 +32,7 @@ use crate::topics::RunNamespace;
 /// How often the fault thread looks at the clock and its flags.
 const TIMELINE_STEP_MS: u64 = 5;
 /// One draw of the random fault rates per this much wall time (the simulator's tick).
-const FAULT_TICK_MS: u64 = 100;
+const FAULT_TICK_MS: u64 = FAULT_TICK_US / 1000;
 /// Longest garbage record injected, in bytes (the simulator's bound).
 const MAX_GARBAGE_BYTES: usize = 23;
 
@@ -56,8 +57,7 @@ pub fn realized(action: &TimelineAction, can_grow_topics: bool) -> bool {
 
 /// This seed's fault mix: the scenario's, or with `swarm` the simulator's draw for the seed.
 pub fn drawn_faults(scenario: &Scenario, seed: u64) -> Faults {
-    let mut swarm_rng = SeedStreams::new(seed).stream("swarm");
-    scenario.faults.swarm_draw(|| swarm_rng.random::<f64>())
+    marlow_harness::swarm::draw(scenario, seed).faults
 }
 
 /// The seed's faults this mode does not perform, by name.
@@ -109,7 +109,8 @@ impl FaultPlan<'_> {
             .filter(|e| realized(&e.action, self.admin.is_some()))
             .collect();
         due.sort_by_key(|e| std::cmp::Reverse(e.at_ms));
-        let mut rng = SeedStreams::new(self.seed).stream("real/faults");
+        // The simulator's stream: a seed draws the same fault sequence in both modes.
+        let mut rng = SeedStreams::new(self.seed).stream("faults");
         // Restarts and resumes the random faults scheduled, by due time (recorder clock).
         let mut later: BTreeMap<(u64, u64), TimelineAction> = BTreeMap::new();
         let mut later_seq = 0u64;
@@ -182,54 +183,24 @@ impl FaultPlan<'_> {
         (!report.overdue_crashed().is_empty()).then_some(report)
     }
 
-    /// One tick of the random rates: the actions to fire now (`None`) or later.
+    /// One tick of the random rates (`fault_draw`, as the simulator draws them): the
+    /// actions to fire now (`None`) or at a later time. A broker restart is never drawn:
+    /// a real cluster's brokers are not Marlow's to restart.
     fn draw(
         &self,
         faults: &Faults,
         rng: &mut SimRng,
         now_us: u64,
     ) -> Vec<(Option<u64>, TimelineAction)> {
-        let per_tick = FAULT_TICK_MS as f64 / 1000.0;
         let live = self.lock().live_indices();
-        let mut actions = Vec::new();
-        if chance(rng, faults.instance_crash_per_s * per_tick) && !live.is_empty() {
-            let instance = live[rng.random_range(0..live.len())];
-            actions.push((None, TimelineAction::CrashInstance { instance }));
-            let delay = faults.instance_restart_delay_ms;
-            let delay_ms = uniform_inclusive(rng, delay.min, delay.max);
-            actions.push((
-                Some(now_us + delay_ms * 1000),
-                TimelineAction::RestartInstance { instance },
-            ));
-        }
-        if chance(rng, faults.instance_pause_per_s * per_tick) && !live.is_empty() {
-            let instance = live[rng.random_range(0..live.len())];
-            let pause = faults.instance_pause_ms;
-            let duration_ms = Some(uniform_inclusive(rng, pause.min, pause.max));
-            actions.push((
-                None,
-                TimelineAction::PauseInstance {
-                    instance,
-                    duration_ms,
-                },
-            ));
-        }
-        if chance(rng, faults.scale_out_per_s * per_tick) {
-            actions.push((None, TimelineAction::ScaleOut { count: 1 }));
-        }
-        if chance(rng, faults.scale_in_per_s * per_tick) && live.len() > 1 {
-            actions.push((None, TimelineAction::ScaleIn { count: 1 }));
-        }
-        if chance(rng, faults.undecodable_per_s * per_tick) {
-            actions.push((
-                None,
-                TimelineAction::InjectUndecodable {
-                    topic: marlow_model::task::topics::COMMANDS.to_owned(),
-                    count: 1,
-                },
-            ));
-        }
-        actions
+        let state = TickState {
+            running: &live,
+            broker_up: false,
+        };
+        draw_tick(faults, rng, &state)
+            .into_iter()
+            .map(|DrawnFault { after_us, action }| (after_us.map(|after| now_us + after), action))
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Group> {
@@ -418,21 +389,10 @@ mod tests {
     }
 
     #[test]
-    fn the_swarm_draw_matches_the_simulator_for_the_seed() {
+    fn the_swarm_draw_is_concrete_and_depends_on_the_seed() {
         let chaos = Scenario::load_named("chaos").expect("shipped chaos");
         let a = drawn_faults(&chaos, 5);
         assert!(!a.swarm, "a drawn mix is concrete");
-        let options = marlow_sim::run::RunOptions {
-            seed: 5,
-            readable_trace_lines: 0,
-            trace_until_us: None,
-        };
-        let simulated = marlow_sim::run::run(&chaos, &options);
-        assert_eq!(
-            marlow_sim::world::fault_options(&a),
-            simulated.options,
-            "real mode draws the simulator's mix for the seed"
-        );
         let differs = (0..16).any(|seed| drawn_faults(&chaos, seed).rates() != a.rates());
         assert!(differs, "the mix depends on the seed");
     }

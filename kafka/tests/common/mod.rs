@@ -1,5 +1,6 @@
 //! Fixtures shared by the real-mode tests: one tiny hardened scenario small
-//! enough for a broker on loopback in a few seconds.
+//! enough for a broker on loopback in a few seconds. (`admin.rs` beside it holds
+//! admin helpers for the tests that include it by path.)
 
 /// 4 ATMs on 4 accounts, 2 partitions, 2 instances, hardened, no faults; it
 /// sends bad amounts and garbage too, so dead letters are exercised.

@@ -71,8 +71,11 @@ pub struct HardenedTask {
     config: HardenedConfig,
 }
 
+/// Where an account's state lives in the hardened store.
+const ACCOUNT_PREFIX: &[u8] = b"acct/";
+
 pub fn account_store_key(account: AccountId) -> Vec<u8> {
-    [b"acct/".as_slice(), &encode_account_key(account)].concat()
+    [ACCOUNT_PREFIX, &encode_account_key(account)].concat()
 }
 
 pub fn command_store_key(command: CommandId) -> Vec<u8> {
@@ -210,6 +213,14 @@ impl StreamTask for HardenedTask {
 
     fn rebuild_topics(&self) -> &'static [&'static str] {
         &[topics::EVENTS, topics::OUTCOMES, topics::ALARMS]
+    }
+
+    fn stored_accounts(&self, store: &KvStore) -> Vec<Account> {
+        store
+            .iter()
+            .filter(|(key, _)| key.starts_with(ACCOUNT_PREFIX))
+            .filter_map(|(_, value)| decode::<Account>(value).ok())
+            .collect()
     }
 
     /// Rebuilds the same store `process` wrote, from the task's own outputs.

@@ -117,6 +117,13 @@ pub trait StreamTask {
 
     /// Folds one record of a `rebuild_topics` topic into the store.
     fn rebuild_from_output(&self, _store: &mut KvStore, _record: &InputRecord<'_>) {}
+
+    /// The account states this task's store holds (for the history's `Restore`
+    /// steps, S4); the store's key layout is the task's own business. Empty for a
+    /// task that keeps no account state.
+    fn stored_accounts(&self, _store: &KvStore) -> Vec<crate::Account> {
+        Vec::new()
+    }
 }
 
 /// The changelog topic of a task.

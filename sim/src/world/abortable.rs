@@ -44,7 +44,6 @@ impl World {
         let tid = self.instances[i].transactional_id();
         let now = self.scheduler.now_us();
         let aborted = self.cluster.abort_transaction(&tid, identity, now);
-        self.counters.faults += 1;
         self.counters.aborted_transactions += 1;
         self.push_history(Step::Fault {
             fault: format!(
@@ -75,12 +74,7 @@ impl World {
     /// Undoes a batch's store writes, newest first. Positions need no rewind:
     /// they advance only when a transaction commits.
     fn roll_back(&mut self, i: usize, batch: &PendingBatch) {
-        for (task_index, partition, before) in batch.undo.iter().rev() {
-            let slot = self.instances[i].slots.get_mut(&(*task_index, *partition));
-            let slot =
-                slot.expect("a batch's store writes belong to a slot the instance still holds");
-            slot.store.apply(before);
-        }
+        self.instances[i].host.undo(&batch.dispatched.undo);
         for tp in batch.positions.keys() {
             assert!(
                 self.instances[i].positions.get(tp) == self.instances[i].committed.get(tp),
@@ -113,7 +107,7 @@ mod planted {
 mod tests {
     use super::planted::SKIP_ROLLBACK;
     use crate::history::Step;
-    use crate::run::{run, RunOptions};
+    use crate::run::{run, Judged, RunOptions};
     use marlow_scenarios::{Faults, Scenario};
 
     /// Chaos' workload and cluster with abortable transaction errors only.

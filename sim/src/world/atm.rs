@@ -40,8 +40,6 @@ impl World {
                     command,
                     attempt,
                 } => {
-                    self.counters.commands_sent += u64::from(attempt == 0);
-                    self.counters.resubmissions += u64::from(attempt > 0);
                     self.mark_if(attempt > 0, Mark::Resubmission);
                     self.client_send(client, command, attempt);
                 }
@@ -141,10 +139,7 @@ impl World {
 
     /// Records garbage put on an input topic, so S6 can demand its dead letter.
     pub(super) fn note_undecodable(&mut self, topic: &str, partition: u32, offset: u64) {
-        let is_input = self
-            .tasks
-            .iter()
-            .any(|task| task.input_topics().contains(&topic));
+        let is_input = self.input_topic_names.contains(&topic);
         if is_input {
             let topic = topic.to_string();
             self.push_history(Step::Undecodable {

@@ -3,19 +3,18 @@
 //! healing at the end of the safety phase.
 
 use super::events::SimEvent;
-use super::instance::{Instance, Membership};
+use super::instance::Membership;
 use super::{is_running, World, APP_GROUP};
 use crate::cluster::{NewRecord, ProduceBatch};
 use crate::history::Step;
-use crate::rng::{chance, uniform_inclusive};
+use crate::rng::chance;
 use bytes::Bytes;
-use marlow_model::task::{changelog_topic, topics};
+use marlow_harness::fault_draw::{draw_tick, DrawnFault, TickState, FAULT_TICK_US};
+use marlow_model::task::topics;
 use marlow_model::Mark;
 use marlow_scenarios::TimelineAction;
 use rand::Rng;
 
-/// How often the random fault source considers each fault kind.
-const FAULT_TICK_US: u64 = 100_000;
 const HOUSEKEEPING_US: u64 = 500_000;
 
 impl World {
@@ -38,57 +37,25 @@ impl World {
             .collect()
     }
 
-    fn pick(&mut self, candidates: &[u32]) -> Option<u32> {
-        (!candidates.is_empty())
-            .then(|| candidates[self.fault_rng.random_range(0..candidates.len())])
-    }
-
-    /// Each tick, each fault kind fires with probability rate × tick length.
+    /// Each tick, each fault kind fires with probability rate × tick length
+    /// (`fault_draw`, shared with real mode's fault plan).
     pub(super) fn fault_tick(&mut self) {
         if self.healed {
             return;
         }
-        let per_tick = FAULT_TICK_US as f64 / 1e6;
-        let faults = self.faults.clone();
         let running = self.running_instances();
-        if chance(&mut self.fault_rng, faults.instance_crash_per_s * per_tick) {
-            if let Some(instance) = self.pick(&running) {
-                self.fire_fault(TimelineAction::CrashInstance { instance });
-                let delay = faults.instance_restart_delay_ms;
-                let delay_ms = uniform_inclusive(&mut self.fault_rng, delay.min, delay.max);
-                self.scheduler.schedule_in(
-                    delay_ms * 1000,
-                    SimEvent::Fault(TimelineAction::RestartInstance { instance }),
-                );
+        let state = TickState {
+            running: &running,
+            broker_up: self.cluster.is_up(),
+        };
+        let drawn = draw_tick(&self.faults, &mut self.fault_rng, &state);
+        for DrawnFault { after_us, action } in drawn {
+            match after_us {
+                None => self.fire_fault(action),
+                Some(after_us) => self
+                    .scheduler
+                    .schedule_in(after_us, SimEvent::Fault(action)),
             }
-        }
-        if chance(&mut self.fault_rng, faults.instance_pause_per_s * per_tick) {
-            if let Some(instance) = self.pick(&running) {
-                let pause = faults.instance_pause_ms;
-                let duration_ms =
-                    Some(uniform_inclusive(&mut self.fault_rng, pause.min, pause.max));
-                self.fire_fault(TimelineAction::PauseInstance {
-                    instance,
-                    duration_ms,
-                });
-            }
-        }
-        if chance(&mut self.fault_rng, faults.broker_restart_per_s * per_tick)
-            && self.cluster.is_up()
-        {
-            let downtime = faults.broker_downtime_ms;
-            let downtime_ms = uniform_inclusive(&mut self.fault_rng, downtime.min, downtime.max);
-            self.fire_fault(TimelineAction::BrokerRestart { downtime_ms });
-        }
-        if chance(&mut self.fault_rng, faults.scale_out_per_s * per_tick) {
-            self.fire_fault(TimelineAction::ScaleOut { count: 1 });
-        }
-        if chance(&mut self.fault_rng, faults.scale_in_per_s * per_tick) && running.len() > 1 {
-            self.fire_fault(TimelineAction::ScaleIn { count: 1 });
-        }
-        if chance(&mut self.fault_rng, faults.undecodable_per_s * per_tick) {
-            let topic = topics::COMMANDS.to_string();
-            self.fire_fault(TimelineAction::InjectUndecodable { topic, count: 1 });
         }
         self.scheduler
             .schedule_in(FAULT_TICK_US, SimEvent::FaultTick);
@@ -98,7 +65,6 @@ impl World {
         if self.healed && !matches!(action, TimelineAction::RestartInstance { .. }) {
             return;
         }
-        self.counters.faults += 1;
         self.push_history(Step::Fault {
             fault: format!("{action:?}"),
         });
@@ -137,7 +103,8 @@ impl World {
                         break;
                     }
                     let index = self.instances.len() as u32;
-                    self.instances.push(Instance::new(index));
+                    let instance = self.new_instance(index);
+                    self.instances.push(instance);
                     self.scheduler.schedule_in(
                         1,
                         SimEvent::Join {
@@ -267,11 +234,11 @@ impl World {
             Mark::InputRepartitioned,
         );
         let _ = self.cluster.create_partitions(topic, total, now);
-        let changelogs: Vec<String> = self
-            .tasks
-            .iter()
-            .filter(|task| task.input_topics().contains(&topic))
-            .map(|task| changelog_topic(task.as_ref()))
+        let host = self.new_host();
+        let changelogs: Vec<String> = host
+            .tasks_reading(topic)
+            .into_iter()
+            .map(|task| host.changelog_topic(task))
             .collect();
         for changelog in changelogs {
             if self.cluster.partition_count(&changelog).unwrap_or(0) < total {
@@ -308,7 +275,8 @@ impl World {
         }
         if self.running_instances().is_empty() && self.instances.iter().all(|i| i.stopped) {
             let index = self.instances.len() as u32;
-            self.instances.push(Instance::new(index));
+            let instance = self.new_instance(index);
+            self.instances.push(instance);
             self.scheduler.schedule_in(
                 1,
                 SimEvent::Join {
@@ -363,11 +331,7 @@ impl World {
             return false;
         }
         let committed = self.cluster.all_committed_offsets(APP_GROUP);
-        let inputs: Vec<&'static str> = self
-            .tasks
-            .iter()
-            .flat_map(|t| t.input_topics().iter().copied())
-            .collect();
+        let inputs = &self.input_topic_names;
         inputs.iter().all(|topic| {
             let partitions = self.cluster.partition_count(topic).unwrap_or(0);
             (0..partitions).all(|partition| {

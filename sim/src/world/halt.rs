@@ -8,7 +8,6 @@
 
 use super::World;
 use crate::history::Step;
-use marlow_model::DesignConfig;
 
 impl World {
     /// Whether instance `i` must not process: it halted before, or it halts
@@ -17,7 +16,7 @@ impl World {
         if self.instances[i].halted.is_some() {
             return true;
         }
-        if !matches!(self.scenario.design_config(), DesignConfig::Hardened(_)) {
+        if !self.design.fails_closed_on_repartition() {
             return false;
         }
         let Some(reason) = self.repartitioned_input() else {

@@ -5,7 +5,7 @@
 
 use super::events::SimEvent;
 use crate::cluster::{MemberId, ProducerIdentity, ProducerSession, TopicPartition};
-use marlow_model::task::{KvStore, OutRecord, StoreWrite, StreamTask};
+use marlow_harness::host::{Dispatched, TaskHost};
 use std::collections::BTreeMap;
 
 /// Where the instance is in its group's protocol.
@@ -23,13 +23,6 @@ pub enum Membership {
     },
 }
 
-/// One stream task for one partition, with its local store.
-pub struct TaskSlot {
-    pub task_index: usize,
-    pub partition: u32,
-    pub store: KvStore,
-}
-
 /// A processed batch on its way to the broker.
 #[derive(Default)]
 pub struct PendingBatch {
@@ -37,16 +30,12 @@ pub struct PendingBatch {
     pub id: u64,
     /// Exactly-once: whether its transaction has begun (Flush happened).
     pub flushed: bool,
-    pub records: Vec<OutRecord>,
-    /// Store writes per (task index, partition), for the changelogs.
-    pub changelog: Vec<(usize, u32, StoreWrite)>,
+    /// What the tasks asked for: records, changelog writes, the undo log.
+    pub dispatched: Dispatched,
     /// Input positions after the batch, per input partition.
     pub positions: BTreeMap<TopicPartition, u64>,
     /// Partitions this batch's transaction touched.
     pub touched: Vec<TopicPartition>,
-    /// What each store write replaced, in write order, per (task index,
-    /// partition): undone in reverse when the batch's transaction aborts.
-    pub undo: Vec<(usize, u32, StoreWrite)>,
     /// Exactly-once: an abortable error was drawn for this batch's commit.
     pub abort_at_commit: bool,
 }
@@ -61,8 +50,9 @@ pub struct Instance {
     pub stopped: bool,
     /// Exactly-once producer, after `init_producer_id`.
     pub producer: Option<(ProducerIdentity, ProducerSession)>,
-    /// Task slots by (task index, partition), restored on assignment.
-    pub slots: BTreeMap<(usize, u32), TaskSlot>,
+    /// The design's tasks and their stores per (task, partition), restored on
+    /// assignment.
+    pub host: TaskHost,
     /// Next offset to read per assigned input partition.
     pub positions: BTreeMap<TopicPartition, u64>,
     /// Positions as last committed (at-least-once) or sent (exactly-once).
@@ -84,7 +74,7 @@ pub struct Instance {
 }
 
 impl Instance {
-    pub fn new(index: u32) -> Instance {
+    pub fn new(index: u32, host: TaskHost) -> Instance {
         Instance {
             index,
             incarnation: 0,
@@ -92,7 +82,7 @@ impl Instance {
             paused: false,
             stopped: false,
             producer: None,
-            slots: BTreeMap::new(),
+            host,
             positions: BTreeMap::new(),
             committed: BTreeMap::new(),
             in_flight: None,
@@ -113,7 +103,7 @@ impl Instance {
     /// Forgets everything held in memory (a crash, or a failed transaction
     /// whose local effects must be rolled back by restoring).
     pub fn drop_tasks(&mut self) {
-        self.slots.clear();
+        self.host.clear();
         self.positions.clear();
         self.committed.clear();
         self.in_flight = None;
@@ -147,14 +137,4 @@ impl Instance {
             _ => &[],
         }
     }
-}
-
-/// The slots an input partition feeds: every task that reads the topic.
-pub fn tasks_reading(tasks: &[Box<dyn StreamTask>], topic: &str) -> Vec<usize> {
-    tasks
-        .iter()
-        .enumerate()
-        .filter(|(_, task)| task.input_topics().contains(&topic))
-        .map(|(index, _)| index)
-        .collect()
 }

@@ -6,25 +6,23 @@ use super::events::SimEvent;
 use super::instance::Membership;
 use super::{World, APP_GROUP};
 use crate::cluster::{
-    ClusterError, Isolation, JoinCompletion, JoinRequest, MemberId, ProducerSession,
+    ClusterError, Isolation, JoinCompletion, JoinRequest, MemberId, ProducerSession, TopicPartition,
 };
 use crate::history::Step;
 use marlow_model::Mark;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 /// How long an idle instance waits before polling again.
 pub(super) const IDLE_POLL_US: u64 = 2_000;
 /// How long before retrying a group or broker call that failed transiently.
 pub(super) const RETRY_US: u64 = 50_000;
+/// Bound on the input partitions a group owns: every input topic at the
+/// scenario's partition limit.
+const MAX_OWNED_PARTITIONS: usize = 4 * 1024;
 
 impl World {
     pub(super) fn input_topics(&self) -> Vec<&'static str> {
-        let topics: BTreeSet<&'static str> = self
-            .tasks
-            .iter()
-            .flat_map(|task| task.input_topics().iter().copied())
-            .collect();
-        topics.into_iter().collect()
+        self.input_topic_names.clone()
     }
 
     pub(super) fn isolation(&self) -> Isolation {
@@ -173,6 +171,38 @@ impl World {
         })
     }
 
+    /// No input partition has two live owners in one generation: the group
+    /// coordinator assigns each partition of a generation to one member, and an
+    /// instance takes a new assignment only from a newer generation.
+    fn assert_one_owner_per_generation(&self, generation: i32) {
+        let mut owners: BTreeMap<&TopicPartition, u32> = BTreeMap::new();
+        for instance in &self.instances {
+            let Membership::Stable {
+                generation: held,
+                assignment,
+                ..
+            } = &instance.membership
+            else {
+                continue;
+            };
+            if *held != generation {
+                continue;
+            }
+            for tp in assignment {
+                let previous = owners.insert(tp, instance.index);
+                assert!(
+                    previous.is_none(),
+                    "{tp:?} owned by instances {previous:?} and {} in generation {generation}",
+                    instance.index
+                );
+            }
+        }
+        assert!(
+            owners.len() <= MAX_OWNED_PARTITIONS,
+            "over {MAX_OWNED_PARTITIONS} owned partitions"
+        );
+    }
+
     fn sync(&mut self, i: usize, member: MemberId, generation: i32) {
         let now = self.scheduler.now_us();
         let incarnation = self.instances[i].incarnation;
@@ -185,6 +215,7 @@ impl World {
                     generation,
                     assignment: response.partitions,
                 };
+                self.assert_one_owner_per_generation(generation);
                 self.retry(
                     1,
                     SimEvent::Poll {

@@ -17,6 +17,7 @@ mod processing;
 mod removals;
 mod restore;
 
+use crate::check::{CheckConfig, CheckSuite, Violation};
 use crate::cluster::{Cleanup, Cluster, ClusterConfig, TopicConfig};
 use crate::fleet::Fleet;
 use crate::history::{History, RunHeader, Step};
@@ -26,8 +27,10 @@ use crate::scheduler::Scheduler;
 use crate::trace::Trace;
 use events::{Choice, SimEvent, TraceStep};
 use instance::Instance;
-use marlow_model::task::{changelog_topic, topics, StreamTask};
-use marlow_scenarios::{CleanupPolicy, Faults, ProcessingGuarantee, Scenario};
+use marlow_harness::host::TaskHost;
+use marlow_harness::topology::{self, topology};
+use marlow_model::DesignConfig;
+use marlow_scenarios::{Faults, ProcessingGuarantee, Scenario};
 use observer::Observer;
 
 /// The consumer group all app instances belong to.
@@ -36,20 +39,7 @@ pub const APP_GROUP: &str = "marlow-app";
 const MAX_PENDING_EVENTS: usize = 1 << 22;
 const MAX_HISTORY_ENTRIES: usize = 20_000_000;
 
-/// Counters for the run summary.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub commands_sent: u64,
-    pub resubmissions: u64,
-    pub accepted: u64,
-    pub rejected: u64,
-    pub dead_letters: u64,
-    pub alarms: u64,
-    pub rebalances: u64,
-    pub faults: u64,
-    pub restores: u64,
-    pub aborted_transactions: u64,
-}
+pub use marlow_harness::counters::Counters;
 
 pub struct World {
     /// The concrete scenario this seed runs (a `[hunt]` drawn out).
@@ -59,11 +49,19 @@ pub struct World {
     pub drawn_options: Vec<(String, String)>,
     pub(crate) scheduler: Scheduler<SimEvent>,
     pub cluster: Cluster,
-    pub(crate) tasks: Vec<Box<dyn StreamTask>>,
+    /// The design the instances run (each instance hosts its own tasks).
+    pub(crate) design: DesignConfig,
+    /// The design's input topics, sorted: what the instances subscribe to.
+    pub(crate) input_topic_names: Vec<&'static str>,
     pub(crate) instances: Vec<Instance>,
     pub(crate) fleet: Fleet,
     pub(crate) observer: Observer,
     pub history: History,
+    /// The checkers, fed each history entry as it is pushed (online checking).
+    pub(crate) suite: CheckSuite,
+    /// End the run at the first safety violation (the default: what follows it
+    /// judges nothing new, and a sweep of failing seeds is cheaper).
+    pub(crate) stop_at_first_safety_violation: bool,
     pub trace: Trace,
     pub counters: Counters,
     /// Coverage marks hit so far (counters only: they never steer the run).
@@ -94,7 +92,11 @@ impl World {
         // A `[hunt]` scenario becomes the concrete one this seed draws.
         let drawn = crate::swarm::draw(scenario, seed);
         let (scenario, faults) = (&drawn.scenario, drawn.faults);
-        let tasks = scenario.design_config().tasks();
+        let design = scenario.design_config();
+        let mut input_topic_names = TaskHost::new(&design, true).input_topics();
+        input_topic_names.sort_unstable();
+        let check_config: CheckConfig = marlow_harness::verdict::check_config(scenario);
+        let observer = Observer::new(&design);
         let fleet = Fleet::new(scenario, &streams, scenario.workload.clients);
         let mut trace = if readable_trace_lines > 0 {
             Trace::readable(readable_trace_lines, trace_until_us)
@@ -113,11 +115,14 @@ impl World {
                 group_min_session_timeout_ms: 1,
                 ..ClusterConfig::default()
             }),
-            tasks,
+            design,
+            input_topic_names,
             instances: Vec::new(),
             fleet,
-            observer: Observer::default(),
+            observer,
             history: History::new(),
+            suite: CheckSuite::new(&check_config),
+            stop_at_first_safety_violation: true,
             trace,
             counters: Counters::default(),
             marks: MarkCounts::default(),
@@ -134,41 +139,40 @@ impl World {
         world
     }
 
+    /// Creates the run's topics as `topology` states them for both modes.
     fn create_topics(&mut self) {
-        let cluster = &self.scenario.cluster;
-        let mut names: Vec<(String, TopicConfig)> = Vec::new();
-        for topic in marlow_scenarios::TOPICS {
-            let mut config = TopicConfig::new(cluster.partitions_of(topic));
-            if topic == topics::COMMANDS && cluster.commands_retention_ms > 0 {
-                config = config.with_retention_ms(cluster.commands_retention_ms);
+        for plan in topology(&self.scenario) {
+            let mut config = TopicConfig::new(plan.partitions);
+            if let Some(retention_ms) = plan.retention_ms {
+                config = config.with_retention_ms(retention_ms);
             }
-            if topic == topics::EVENTS && cluster.events_cleanup == CleanupPolicy::Compact {
+            if plan.cleanup == topology::Cleanup::Compact {
                 config = config.with_cleanup(Cleanup::Compact);
             }
-            names.push((topic.to_string(), config));
-        }
-        for task in &self.tasks {
-            let input = task.input_topics()[0];
-            let config =
-                TopicConfig::new(cluster.partitions_of(input)).with_cleanup(Cleanup::Compact);
-            names.push((changelog_topic(task.as_ref()), config));
-        }
-        for task in &self.tasks {
-            for topic in task.input_topics() {
-                let count = cluster.partitions_of(topic);
-                self.input_partitions.insert(topic.to_string(), count);
-            }
-        }
-        for (name, config) in names {
             self.cluster
-                .create_topic(&name, config, 0)
-                .unwrap_or_else(|error| panic!("creating topic {name}: {error}"));
+                .create_topic(&plan.name, config, 0)
+                .unwrap_or_else(|error| panic!("creating topic {}: {error}", plan.name));
         }
+        for topic in self.input_topic_names.clone() {
+            let count = self.scenario.cluster.partitions_of(topic);
+            self.input_partitions.insert(topic.to_string(), count);
+        }
+    }
+
+    /// A fresh host for the design: the tasks and no stores yet.
+    pub(crate) fn new_host(&self) -> TaskHost {
+        TaskHost::new(&self.design, self.exactly_once())
+    }
+
+    /// A new app instance (at the start, a scale-out, a heal with none left).
+    pub(crate) fn new_instance(&self, index: u32) -> Instance {
+        Instance::new(index, self.new_host())
     }
 
     fn schedule_start(&mut self) {
         for index in 0..self.scenario.cluster.app_instances {
-            self.instances.push(Instance::new(index));
+            let instance = self.new_instance(index);
+            self.instances.push(instance);
             self.scheduler.schedule_at(
                 0,
                 SimEvent::Join {
@@ -221,7 +225,27 @@ impl World {
             "history over {MAX_HISTORY_ENTRIES} entries: the scenario is too large for one run"
         );
         let now = self.scheduler.now_us();
+        self.counters.count(&step, self.design.has_outcomes());
         self.history.push(now, step);
+        let entry = self.history.entries().last().expect("just pushed");
+        if !self.suite.is_finished() {
+            self.suite.observe(entry);
+        }
+    }
+
+    /// Whether the checkers have found a safety violation so far.
+    pub(crate) fn safety_violated(&self) -> bool {
+        self.suite
+            .violations()
+            .iter()
+            .any(|violation| !violation.invariant.is_liveness())
+    }
+
+    /// The violations found (at most one per invariant, in history order); the
+    /// end-of-run judgements are made only if the run reached its `End`.
+    pub fn take_violations(&mut self) -> Vec<Violation> {
+        let suite = std::mem::replace(&mut self.suite, CheckSuite::new(&CheckConfig::only(&[])));
+        suite.into_violations()
     }
 
     /// Runs until `End`. Returns the final simulated time.
@@ -230,6 +254,11 @@ impl World {
             self.trace.record(at_us, &TraceStep::Fire(&event));
             self.handle(event);
             if self.ended {
+                break;
+            }
+            if self.stop_at_first_safety_violation && self.safety_violated() {
+                // What follows a broken safety invariant judges nothing new:
+                // the run stops here, its history without an `End`.
                 break;
             }
         }
@@ -371,27 +400,6 @@ pub fn fault_options(faults: &Faults) -> Vec<(String, String)> {
 /// The instance that may still have work, for the event loop's bookkeeping.
 pub(crate) fn is_running(instance: &Instance) -> bool {
     !instance.stopped && instance.membership != instance::Membership::Down
-}
-
-/// The account states a restored store holds: the hardened task's accounts,
-/// or the seed aggregator's snapshots. Other stores hold no account state.
-pub(crate) fn restored_accounts(store: &marlow_model::task::KvStore) -> Vec<marlow_model::Account> {
-    use marlow_model::codec::decode;
-    use marlow_model::task::seed::SeedSnapshot;
-    store
-        .iter()
-        .filter_map(|(key, value)| {
-            if key.starts_with(b"acct/") {
-                decode::<marlow_model::Account>(value).ok()
-            } else if key.starts_with(b"snap/") {
-                decode::<SeedSnapshot>(value)
-                    .ok()
-                    .map(|snapshot| snapshot.account)
-            } else {
-                None
-            }
-        })
-        .collect()
 }
 
 impl World {

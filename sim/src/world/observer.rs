@@ -6,28 +6,17 @@
 use super::World;
 use crate::cluster::{FetchLimits, Isolation};
 use crate::history::{CommittedRecord, Step};
-use marlow_model::codec::{decode, DecodeError};
-use marlow_model::task::seed::IndexedCommand;
-use marlow_model::task::topics;
-use marlow_model::{Alarm, DeadLetter, Event, Outcome, OutcomeResult};
+use marlow_harness::observe::{client_answer, observe};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// The topics whose records enter the history.
-pub const OUTPUT_TOPICS: [&str; 5] = [
-    topics::EVENTS,
-    topics::OUTCOMES,
-    topics::ALARMS,
-    topics::DEAD_LETTER,
-    topics::COMMANDS_INDEXED,
-];
 
 const FETCH_LIMITS: FetchLimits = FetchLimits {
     max_records: 10_000,
     max_bytes: 64 << 20,
 };
 
-#[derive(Default)]
 pub struct Observer {
+    /// The topics whose records enter the history: the design's own list.
+    topics: &'static [&'static str],
     /// Next offset to read per output partition.
     cursors: BTreeMap<(&'static str, u32), u64>,
     /// Partitions that may have new visible records.
@@ -35,8 +24,16 @@ pub struct Observer {
 }
 
 impl Observer {
+    pub fn new(design: &marlow_model::DesignConfig) -> Observer {
+        Observer {
+            topics: design.observed_topics(),
+            cursors: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+        }
+    }
+
     pub fn mark(&mut self, topic: &str, partition: u32) {
-        if let Some(name) = OUTPUT_TOPICS.iter().find(|name| **name == topic) {
+        if let Some(name) = self.topics.iter().find(|name| **name == topic) {
             self.dirty.insert((name, partition));
         }
     }
@@ -45,7 +42,7 @@ impl Observer {
 impl World {
     /// Reads every output partition (after aborts, faults, and at the end).
     pub(crate) fn observe_all(&mut self) {
-        for topic in OUTPUT_TOPICS {
+        for topic in self.observer.topics {
             let partitions = self.cluster.partition_count(topic).unwrap_or(0);
             (0..partitions).for_each(|partition| self.observer.mark(topic, partition));
         }
@@ -71,7 +68,7 @@ impl World {
                 .aborted_records_in(offset, response.next_offset)
                 .into_iter()
                 .filter_map(|record| {
-                    classify(topic, record.value.as_deref()).map(|kind| (record.offset, kind))
+                    observe(topic, record.value.as_deref()).map(|kind| (record.offset, kind))
                 })
                 .collect();
             if response.records.is_empty() {
@@ -87,7 +84,7 @@ impl World {
                     self.record_aborted(topic, partition, at, kind);
                 }
                 let value = record.value.as_deref();
-                if let Some(committed) = classify(topic, value) {
+                if let Some(committed) = observe(topic, value) {
                     self.record_committed(topic, partition, record.offset, committed);
                 }
             }
@@ -104,34 +101,14 @@ impl World {
         offset: u64,
         record: CommittedRecord,
     ) {
-        let delivery = match &record {
-            CommittedRecord::Outcome(outcome) => Some(outcome.clone()),
-            CommittedRecord::Event(event) if !self.design_has_outcomes() => Some(Outcome {
-                command: event.command,
-                account: event.account,
-                result: OutcomeResult::Accepted {
-                    version: event.version,
-                },
-            }),
-            _ => None,
-        };
-        match &record {
-            CommittedRecord::Outcome(outcome) => match outcome.result {
-                OutcomeResult::Accepted { .. } => self.counters.accepted += 1,
-                OutcomeResult::Rejected { .. } => self.counters.rejected += 1,
-            },
-            CommittedRecord::Event(_) if !self.design_has_outcomes() => self.counters.accepted += 1,
-            CommittedRecord::Alarm(_) => self.counters.alarms += 1,
-            CommittedRecord::DeadLetter(_) => self.counters.dead_letters += 1,
-            _ => {}
-        }
+        let answer = client_answer(&self.design, &record);
         self.push_history(Step::Committed {
             topic: topic.to_string(),
             partition,
             offset,
             record,
         });
-        if let Some(outcome) = delivery {
+        if let Some(outcome) = answer {
             self.deliver_outcome(outcome);
         }
     }
@@ -150,46 +127,4 @@ impl World {
             record,
         });
     }
-
-    fn design_has_outcomes(&self) -> bool {
-        matches!(
-            self.scenario.design_config(),
-            marlow_model::DesignConfig::Hardened(_)
-        )
-    }
-}
-
-/// Decodes an output record into what the history keeps; `None` for records
-/// not worth an entry (a command's first indexing).
-fn classify(topic: &str, value: Option<&[u8]>) -> Option<CommittedRecord> {
-    let other = |error: DecodeError| CommittedRecord::Other {
-        message_kind: format!("undecodable: {error}"),
-    };
-    let Some(bytes) = value else {
-        return Some(CommittedRecord::Other {
-            message_kind: "tombstone".into(),
-        });
-    };
-    Some(match topic {
-        topics::EVENTS => match decode::<Event>(bytes) {
-            Ok(event) => CommittedRecord::Event(event),
-            Err(DecodeError::WrongKind { found, .. }) => CommittedRecord::Other {
-                message_kind: found,
-            },
-            Err(error) => other(error),
-        },
-        topics::OUTCOMES => decode::<Outcome>(bytes).map_or_else(other, CommittedRecord::Outcome),
-        topics::ALARMS => decode::<Alarm>(bytes).map_or_else(other, CommittedRecord::Alarm),
-        topics::DEAD_LETTER => {
-            decode::<DeadLetter>(bytes).map_or_else(other, CommittedRecord::DeadLetter)
-        }
-        topics::COMMANDS_INDEXED => match decode::<IndexedCommand>(bytes) {
-            Ok(indexed) if indexed.reenqueues > 0 => CommittedRecord::Reenqueue {
-                command: indexed.command.id,
-            },
-            Ok(_) => return None,
-            Err(error) => other(error),
-        },
-        _ => return None,
-    })
 }

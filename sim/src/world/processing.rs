@@ -6,7 +6,7 @@
 //! from an abandoned batch from acting on a newer one.
 
 use super::events::{AbortStage, SimEvent};
-use super::instance::{tasks_reading, Membership, PendingBatch};
+use super::instance::{Membership, PendingBatch};
 use super::membership::{IDLE_POLL_US, RETRY_US};
 use super::{World, APP_GROUP};
 use crate::cluster::{
@@ -14,7 +14,8 @@ use crate::cluster::{
     TopicPartition,
 };
 use bytes::Bytes;
-use marlow_model::task::{changelog_topic, InputRecord, OutRecord, StoreWrite};
+use marlow_harness::host::ChangelogWrite;
+use marlow_model::task::{InputRecord, OutRecord};
 use marlow_model::Mark;
 
 impl World {
@@ -39,7 +40,11 @@ impl World {
             );
         }
         let batch = self.process_batch(i);
-        if batch.records.is_empty() && batch.changelog.is_empty() && batch.positions.is_empty() {
+        let dispatched = &batch.dispatched;
+        if dispatched.records.is_empty()
+            && dispatched.changelog.is_empty()
+            && batch.positions.is_empty()
+        {
             return self.retry(
                 IDLE_POLL_US,
                 SimEvent::Poll {
@@ -129,6 +134,7 @@ impl World {
         batch
     }
 
+    /// Runs one record through the instance's host; counts the marks it reached.
     fn process_record(
         &mut self,
         i: usize,
@@ -143,25 +149,12 @@ impl World {
             key: record.key.as_deref(),
             value: record.value.as_deref(),
         };
-        for task_index in tasks_reading(&self.tasks, &tp.topic) {
-            let task = &self.tasks[task_index];
-            let Some(slot) = self.instances[i].slots.get_mut(&(task_index, tp.partition)) else {
-                continue;
-            };
-            let output = task.process(&slot.store, &input);
-            output.marks.iter().for_each(|mark| self.marks.hit(*mark));
-            for write in &output.store_writes {
-                let before = StoreWrite {
-                    key: write.key.clone(),
-                    value: slot.store.get(&write.key).map(<[u8]>::to_vec),
-                };
-                batch.undo.push((task_index, tp.partition, before));
-                slot.store.apply(write);
-            }
-            batch.records.extend(output.records);
-            for write in output.store_writes {
-                batch.changelog.push((task_index, tp.partition, write));
-            }
+        let marks_before = batch.dispatched.marks.len();
+        self.instances[i]
+            .host
+            .process(&input, &mut batch.dispatched);
+        for mark in &batch.dispatched.marks[marks_before..] {
+            self.marks.hit(*mark);
         }
     }
 
@@ -189,9 +182,10 @@ impl World {
 
     /// The records of a batch (outputs, then changelog writes) with the
     /// partition each goes to.
-    fn batch_records(&self, batch: &PendingBatch) -> Vec<(String, u32, NewRecord)> {
-        let mut out = Vec::with_capacity(batch.records.len() + batch.changelog.len());
-        for OutRecord { topic, key, value } in &batch.records {
+    fn batch_records(&self, i: usize, batch: &PendingBatch) -> Vec<(String, u32, NewRecord)> {
+        let dispatched = &batch.dispatched;
+        let mut out = Vec::with_capacity(dispatched.records.len() + dispatched.changelog.len());
+        for OutRecord { topic, key, value } in &dispatched.records {
             let partition = self.cluster.partition_for_key(topic, key).unwrap_or(0);
             let record = NewRecord::new(
                 Some(Bytes::from(key.clone())),
@@ -199,17 +193,20 @@ impl World {
             );
             out.push((topic.to_string(), partition, record));
         }
-        let rebuilds_from_outputs = |task_index: usize| {
-            !self.exactly_once() && !self.tasks[task_index].rebuild_topics().is_empty()
-        };
-        for (task_index, partition, write) in &batch.changelog {
-            if rebuilds_from_outputs(*task_index) {
-                continue;
-            }
-            let topic = changelog_topic(self.tasks[*task_index].as_ref());
+        let host = &self.instances[i].host;
+        for ChangelogWrite {
+            task,
+            partition,
+            write,
+        } in &dispatched.changelog
+        {
+            assert!(
+                !host.rebuilds_from_outputs(*task),
+                "a store rebuilt from outputs writes no changelog"
+            );
             let value = write.value.clone().map(Bytes::from);
             out.push((
-                topic,
+                host.changelog_topic(*task),
                 *partition,
                 NewRecord::new(Some(Bytes::from(write.key.clone())), value),
             ));
@@ -222,7 +219,7 @@ impl World {
             return;
         };
         let now = self.scheduler.now_us();
-        for (topic, partition, record) in self.batch_records(&batch) {
+        for (topic, partition, record) in self.batch_records(i, &batch) {
             let produced =
                 self.cluster
                     .produce(&topic, partition, ProduceBatch::plain(vec![record]), now);
@@ -258,7 +255,7 @@ impl World {
         };
         let tid = self.instances[i].transactional_id();
         let now = self.scheduler.now_us();
-        let records = self.batch_records(&batch);
+        let records = self.batch_records(i, &batch);
         let strike = self.draw_abortable(i, records.len());
         batch.abort_at_commit = strike == Some(AbortStage::Commit);
         let result = (|| -> Result<Vec<TopicPartition>, ClusterError> {

@@ -2,11 +2,9 @@
 //! each task's changelog, or under at-least-once from the task's own outputs
 //! when it supports that; each restore is recorded in the history (S4).
 
-use super::instance::{tasks_reading, TaskSlot};
 use super::{World, APP_GROUP};
 use crate::cluster::{AutoOffsetReset, FetchLimits, TopicPartition};
-use crate::history::Step;
-use marlow_model::task::{changelog_topic, InputRecord, KvStore};
+use marlow_model::task::InputRecord;
 use marlow_model::Mark;
 
 impl World {
@@ -40,45 +38,29 @@ impl World {
             };
             self.instances[i].positions.insert(tp.clone(), start);
             self.instances[i].committed.insert(tp.clone(), start);
-            for task_index in tasks_reading(&self.tasks, &tp.topic) {
-                if !self.instances[i]
-                    .slots
-                    .contains_key(&(task_index, tp.partition))
-                {
-                    let store = self.restore(i, task_index, tp.partition);
-                    self.mark_if(
-                        self.restored_mid_stream(&tp, start, &store),
-                        Mark::RestoreMidStream,
-                    );
-                    let slot = TaskSlot {
-                        task_index,
-                        partition: tp.partition,
-                        store,
-                    };
-                    self.instances[i]
-                        .slots
-                        .insert((task_index, tp.partition), slot);
+            for task_index in self.instances[i].host.tasks_reading(&tp.topic) {
+                let slot = (task_index, tp.partition);
+                if !self.instances[i].host.has_store(slot) {
+                    self.restore(i, slot);
+                    let store = self.instances[i].host.store(slot);
+                    let store = store.expect("a restore installs its store");
+                    let mid_stream = self.restored_mid_stream(&tp, start, store);
+                    self.mark_if(mid_stream, Mark::RestoreMidStream);
                 }
             }
         }
         true
     }
 
-    /// Rebuilds a task's store for a partition: from its changelog, or under
-    /// at-least-once from its own outputs when the task supports that.
-    fn restore(&mut self, i: usize, task_index: usize, partition: u32) -> KvStore {
-        let task = &self.tasks[task_index];
-        let mut store = KvStore::new();
-        let mut replayed = 0u64;
-        let from_outputs = !self.exactly_once() && !task.rebuild_topics().is_empty();
-        let changelog = changelog_topic(task.as_ref());
-        let sources: Vec<&str> = if from_outputs {
-            task.rebuild_topics().to_vec()
-        } else {
-            vec![changelog.as_str()]
-        };
-        for topic in sources {
-            let Some(log) = self.cluster.log(topic, partition) else {
+    /// Rebuilds a task's store for a partition from the sources the host names
+    /// (its changelog, or under at-least-once its own outputs when it can) and
+    /// records the restore in the history (S4).
+    fn restore(&mut self, i: usize, slot: (usize, u32)) {
+        let (_, partition) = slot;
+        let host = &self.instances[i].host;
+        let mut restore = host.begin_restore(slot);
+        for topic in host.restore_sources(slot.0) {
+            let Some(log) = self.cluster.log(&topic, partition) else {
                 continue;
             };
             let response = log.read(
@@ -90,33 +72,18 @@ impl World {
                 self.isolation(),
             );
             for record in &response.records {
-                replayed += 1;
-                if from_outputs {
-                    let input = InputRecord {
-                        topic,
-                        partition,
-                        offset: record.offset,
-                        key: record.key.as_deref(),
-                        value: record.value.as_deref(),
-                    };
-                    task.rebuild_from_output(&mut store, &input);
-                } else if let Some(key) = &record.key {
-                    store.apply(&marlow_model::task::StoreWrite {
-                        key: key.to_vec(),
-                        value: record.value.as_ref().map(|value| value.to_vec()),
-                    });
-                }
+                let input = InputRecord {
+                    topic: &topic,
+                    partition,
+                    offset: record.offset,
+                    key: record.key.as_deref(),
+                    value: record.value.as_deref(),
+                };
+                host.restore_record(&mut restore, &input);
             }
         }
-        self.counters.restores += 1;
-        let accounts = super::restored_accounts(&store);
-        self.push_history(Step::Restore {
-            instance: self.instances[i].index,
-            task: task.name().to_string(),
-            partition,
-            records_replayed: replayed,
-            accounts,
-        });
-        store
+        let instance = self.instances[i].index;
+        let step = self.instances[i].host.finish_restore(restore, instance);
+        self.push_history(step);
     }
 }

@@ -38,6 +38,10 @@ impl StreamTask for SeedAggregator {
         "seed-aggregator"
     }
 
+    fn stored_accounts(&self, store: &KvStore) -> Vec<crate::Account> {
+        super::snapshot_accounts(store)
+    }
+
     fn input_topics(&self) -> &'static [&'static str] {
         &[topics::EVENTS]
     }

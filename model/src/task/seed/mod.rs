@@ -17,10 +17,10 @@ pub use validator::SeedValidator;
 
 use crate::account::Account;
 use crate::alarm::AlarmRule;
-use crate::codec::WireMessage;
+use crate::codec::{decode, WireMessage};
 use crate::command::Command;
 use crate::ids::{AccountId, CommandId};
-use crate::task::StreamTask;
+use crate::task::{KvStore, StreamTask};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -191,6 +191,20 @@ pub(crate) fn undecodable(
     }
 }
 
+/// Where a snapshot lives in a seed store: under its account key.
+const SNAPSHOT_PREFIX: &[u8] = b"snap/";
+
 fn snapshot_store_key(key: &[u8]) -> Vec<u8> {
-    [b"snap/".as_slice(), key].concat()
+    [SNAPSHOT_PREFIX, key].concat()
+}
+
+/// The accounts of the snapshots a seed store holds (the aggregator's and the
+/// validator's stores).
+fn snapshot_accounts(store: &KvStore) -> Vec<crate::Account> {
+    store
+        .iter()
+        .filter(|(key, _)| key.starts_with(SNAPSHOT_PREFIX))
+        .filter_map(|(_, value)| decode::<SeedSnapshot>(value).ok())
+        .map(|snapshot| snapshot.account)
+        .collect()
 }

@@ -148,6 +148,10 @@ impl StreamTask for SeedValidator {
         "seed-validator"
     }
 
+    fn stored_accounts(&self, store: &KvStore) -> Vec<crate::Account> {
+        super::snapshot_accounts(store)
+    }
+
     fn input_topics(&self) -> &'static [&'static str] {
         &[topics::COMMANDS_INDEXED, topics::SNAPSHOTS]
     }

@@ -54,6 +54,9 @@ impl MarkCounts {
 pub struct MarkTally {
     by_mark: BTreeMap<Mark, MarkTotal>,
     runs: u64,
+    /// Runs that reached their end; a run stopped at its first safety
+    /// violation may not have come to the marks it would have reached.
+    full_runs: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,8 +66,10 @@ pub struct MarkTotal {
 }
 
 impl MarkTally {
-    pub fn add(&mut self, run: &MarkCounts) {
+    /// Adds one run's marks; `ran_to_end` unless it stopped at a violation.
+    pub fn add(&mut self, run: &MarkCounts, ran_to_end: bool) {
         self.runs += 1;
+        self.full_runs += u64::from(ran_to_end);
         for (mark, count) in run.iter() {
             let total = self.by_mark.entry(mark).or_default();
             total.count = total.count.saturating_add(count);
@@ -85,8 +90,17 @@ impl MarkTally {
         self.by_mark.iter().map(|(mark, total)| (*mark, *total))
     }
 
-    /// The required marks no seed reached, in the order given.
+    /// Whether a missing mark says anything: some run went to its end.
+    pub fn judged(&self) -> bool {
+        self.full_runs > 0
+    }
+
+    /// The required marks no seed reached, in the order given; none when every
+    /// run stopped early (unjudged, see `judged`).
     pub fn missing(&self, required: &[Mark]) -> Vec<Mark> {
+        if !self.judged() {
+            return Vec::new();
+        }
         required
             .iter()
             .copied()
@@ -111,9 +125,9 @@ mod tests {
         assert_eq!(first.count(Mark::DedupHit), 3);
         assert_eq!(first.compact(), "dedup_hit=3");
         let mut tally = MarkTally::default();
-        tally.add(&first);
-        tally.add(&second);
-        tally.add(&MarkCounts::default());
+        tally.add(&first, true);
+        tally.add(&second, true);
+        tally.add(&MarkCounts::default(), true);
         assert_eq!(tally.runs(), 3);
         assert_eq!(
             tally.total(Mark::DedupHit),
@@ -128,5 +142,15 @@ mod tests {
             tally.missing(&required),
             vec![Mark::Reenqueue, Mark::AbortSurvived]
         );
+    }
+
+    #[test]
+    fn runs_that_all_stopped_early_leave_required_marks_unjudged() {
+        let mut tally = MarkTally::default();
+        tally.add(&MarkCounts::default(), false);
+        assert!(!tally.judged());
+        assert!(tally.missing(&[Mark::Reenqueue]).is_empty());
+        tally.add(&MarkCounts::default(), true);
+        assert_eq!(tally.missing(&[Mark::Reenqueue]), vec![Mark::Reenqueue]);
     }
 }

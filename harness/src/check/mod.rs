@@ -1,4 +1,4 @@
-//! The invariant checkers: one observer per invariant of DESIGN.md (S1-S9,
+//! The invariant checkers: one observer per invariant of docs/design.md (S1-S9,
 //! L1-L4), each fed the history one entry at a time, each pure and
 //! deterministic. A checker reports its first violation; `check_history` runs
 //! them all over a finished history, `CheckSuite` does the same as a run goes.

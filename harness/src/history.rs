@@ -235,7 +235,7 @@ impl RunHeader {
         };
         RunHeader {
             scenario: scenario.name.clone(),
-            design: crate::run::design_name(scenario).to_string(),
+            design: scenario.design_config().name().to_string(),
             seed,
             processing_guarantee: guarantee.to_string(),
             alarm_threshold_minor: scenario.check.alarm_threshold_minor,
