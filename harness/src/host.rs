@@ -298,6 +298,16 @@ mod tests {
         }
     }
 
+    /// Restores an empty store for task 0 on partition 0 and runs one deposit.
+    fn deposit_on_fresh_store(host: &mut TaskHost) -> Dispatched {
+        let restore = host.begin_restore((0, 0));
+        host.finish_restore(restore, 0);
+        let (key, value) = deposit();
+        let mut batch = Dispatched::default();
+        host.process(&command_input(&key, &value), &mut batch);
+        batch
+    }
+
     fn deposit() -> (Vec<u8>, Vec<u8>) {
         let command = Command {
             id: CommandId {
@@ -356,12 +366,7 @@ mod tests {
     #[test]
     fn a_write_goes_to_the_changelog_and_can_be_undone() {
         let mut host = seed_host();
-        let restore = host.begin_restore((0, 0));
-        host.finish_restore(restore, 0);
-        let (key, value) = deposit();
-        let input = command_input(&key, &value);
-        let mut batch = Dispatched::default();
-        host.process(&input, &mut batch);
+        let batch = deposit_on_fresh_store(&mut host);
         assert_eq!(batch.records[0].topic, topics::COMMANDS_INDEXED);
         assert_eq!(batch.changelog.len(), 1);
         assert_eq!(
@@ -380,12 +385,7 @@ mod tests {
         let mut host = TaskHost::new(&design, false);
         assert!(host.rebuilds_from_outputs(0));
         assert_eq!(host.restore_sources(0), ["events", "outcomes", "alarms"]);
-        let restore = host.begin_restore((0, 0));
-        host.finish_restore(restore, 0);
-        let (key, value) = deposit();
-        let input = command_input(&key, &value);
-        let mut batch = Dispatched::default();
-        host.process(&input, &mut batch);
+        let batch = deposit_on_fresh_store(&mut host);
         assert!(batch.changelog.is_empty());
         assert!(!batch.undo.is_empty());
         let exactly_once = TaskHost::new(&design, true);
