@@ -9,8 +9,7 @@ use crate::rng::{chance, uniform_inclusive, SeedStreams};
 use crate::workload::{Operation, WorkloadPlan};
 use marlow_model::codec::{encode_account_key, encode_account_key_legacy};
 use marlow_model::{
-    AccountId, ClientId, Command, CommandId, CommandKind, DesignConfig, OccToken, Outcome,
-    OutcomeResult,
+    AccountId, ClientId, Command, CommandId, CommandKind, OccToken, Outcome, OutcomeResult,
 };
 use marlow_scenarios::{Resubmit, Scenario};
 
@@ -82,7 +81,7 @@ impl Fleet {
             setup_sent: false,
             setup_done: false,
             opened_extra: 0,
-            answers_from_first_event: matches!(scenario.design_config(), DesignConfig::Seed(_)),
+            answers_from_first_event: !scenario.design_config().has_outcomes(),
         }
     }
 
@@ -340,8 +339,9 @@ impl Fleet {
 /// always resend with the same command id. The seed design's ATMs do what the
 /// scenario says (the original ones sent a new id).
 fn resubmit_policy(scenario: &Scenario) -> Resubmit {
-    match scenario.design_config() {
-        DesignConfig::Hardened(_) => Resubmit::SameId,
-        DesignConfig::Seed(_) => scenario.workload.resubmit,
+    if scenario.design_config().resubmits_same_id() {
+        Resubmit::SameId
+    } else {
+        scenario.workload.resubmit
     }
 }

@@ -166,11 +166,25 @@ pub enum CommittedRecord {
     },
 }
 
+impl HistoryEntry {
+    /// Writes the entry as one JSON line (the format of `History::write_jsonl`).
+    pub fn write_jsonl(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, self)?;
+        out.write_all(b"\n")
+    }
+}
+
 /// An append-only, size-bounded history. Past `max_entries` a run stops with an
-/// internal error rather than eat the machine's memory.
+/// internal error rather than eat the machine's memory. A long run may move its
+/// entries out as it goes (`take_entries`, to disk or to a checker) and keep only
+/// the numbering: `seq` goes on from where it was.
 #[derive(Clone, Debug, Default)]
 pub struct History {
     entries: Vec<HistoryEntry>,
+    /// The `seq` of `entries[0]`: how many entries were taken out before.
+    first_seq: u64,
+    /// The time of the newest entry ever pushed (time never goes backwards).
+    last_at_us: u64,
 }
 
 impl History {
@@ -179,13 +193,25 @@ impl History {
     }
 
     pub fn push(&mut self, at_us: u64, step: Step) -> &HistoryEntry {
-        let seq = self.entries.len() as u64;
+        let seq = self.first_seq + self.entries.len() as u64;
         assert!(
-            self.entries.last().is_none_or(|last| last.at_us <= at_us),
+            self.last_at_us <= at_us,
             "history time must not go backwards"
         );
+        self.last_at_us = at_us;
         self.entries.push(HistoryEntry { seq, at_us, step });
         self.entries.last().expect("just pushed")
+    }
+
+    /// The time of the newest entry pushed (0 before any).
+    pub fn last_at_us(&self) -> u64 {
+        self.last_at_us
+    }
+
+    /// Moves the entries held so far out; later pushes go on numbering after them.
+    pub fn take_entries(&mut self) -> Vec<HistoryEntry> {
+        self.first_seq += self.entries.len() as u64;
+        std::mem::take(&mut self.entries)
     }
 
     pub fn entries(&self) -> &[HistoryEntry] {
@@ -203,8 +229,7 @@ impl History {
     /// Writes the history as JSON lines.
     pub fn write_jsonl(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
         for entry in &self.entries {
-            serde_json::to_writer(&mut *out, entry)?;
-            out.write_all(b"\n")?;
+            entry.write_jsonl(out)?;
         }
         Ok(())
     }
@@ -219,6 +244,7 @@ impl History {
             }
             let entry: HistoryEntry = serde_json::from_str(&line)
                 .map_err(|error| format!("line {}: {error}", number + 1))?;
+            history.last_at_us = history.last_at_us.max(entry.at_us);
             history.entries.push(entry);
         }
         Ok(history)
@@ -242,5 +268,27 @@ impl RunHeader {
             mode: mode.to_string(),
             marlow_version: env!("CARGO_PKG_VERSION").to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taking_entries_out_keeps_the_numbering_and_the_clock() {
+        let mut history = History::new();
+        history.push(5, Step::Heal);
+        history.push(7, Step::Heal);
+        let taken = history.take_entries();
+        assert_eq!(taken.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1]);
+        assert!(history.is_empty());
+        assert_eq!(history.push(7, Step::End).seq, 2);
+        let result = std::panic::catch_unwind(move || {
+            let mut history = history;
+            history.take_entries();
+            history.push(6, Step::End);
+        });
+        assert!(result.is_err(), "time went backwards across a take");
     }
 }

@@ -231,3 +231,20 @@ fn an_on_chain_answer_survives_an_off_chain_copy_at_another_version() {
         "answered as the first writer answered it"
     );
 }
+
+/// The task reads its own store layout for the history's `Restore` steps (S4):
+/// exactly its accounts, not its command records or alarm markers.
+#[test]
+fn the_stored_accounts_are_the_accounts_and_nothing_else() {
+    let task = HardenedTask::new(HardenedConfig::default());
+    let mut store = KvStore::new();
+    process(&task, &mut store, &open(0, 500));
+    process(&task, &mut store, &withdraw(1, 100));
+    assert!(
+        store.len() > 1,
+        "command records are stored beside the account"
+    );
+    assert_eq!(task.stored_accounts(&store), vec![account(&store)]);
+    assert_eq!(task.stored_accounts(&store)[0].version, 3);
+    assert!(task.stored_accounts(&KvStore::new()).is_empty());
+}

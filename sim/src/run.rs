@@ -53,6 +53,9 @@ pub struct RunReport {
     /// The run stopped at its first safety violation, before its `End`: its
     /// liveness and end-of-run judgements were not made.
     pub stopped_early: bool,
+    /// How many history entries the checkers were fed as the run went (all of
+    /// them: online checking skips none).
+    pub entries_checked: u64,
     pub history: History,
     pub trace_lines: Vec<TraceLine>,
 }
@@ -71,6 +74,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
     let stopped_early = !world.ended;
     // Checked online as the run went, against the drawn scenario (a `[hunt]`
     // seed's bounds are its own); a run stops at its first safety violation.
+    let entries_checked = world.suite.entries_observed();
     let violations = world.take_violations();
     RunReport {
         scenario: scenario.name.clone(),
@@ -84,6 +88,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
         trace_steps: world.trace.steps(),
         violations,
         stopped_early,
+        entries_checked,
         trace_lines: world.trace.lines().cloned().collect(),
         history: std::mem::take(&mut world.history),
     }

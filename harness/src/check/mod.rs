@@ -186,6 +186,8 @@ pub struct CheckSuite {
     /// Whether `checkers[i]` has reported (and so is no longer fed).
     fired: Vec<bool>,
     finished: bool,
+    /// Entries fed so far.
+    observed: u64,
 }
 
 impl CheckSuite {
@@ -197,6 +199,7 @@ impl CheckSuite {
             violations: Vec::new(),
             fired,
             finished: false,
+            observed: 0,
         }
     }
 
@@ -205,6 +208,7 @@ impl CheckSuite {
             !self.finished,
             "a finished check suite was fed another entry"
         );
+        self.observed += 1;
         for (checker, fired) in self.checkers.iter_mut().zip(self.fired.iter_mut()) {
             if *fired {
                 continue;
@@ -237,6 +241,11 @@ impl CheckSuite {
                 *fired = true;
             }
         }
+    }
+
+    /// How many entries the suite was fed.
+    pub fn entries_observed(&self) -> u64 {
+        self.observed
     }
 
     pub fn is_finished(&self) -> bool {

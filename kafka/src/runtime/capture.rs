@@ -5,6 +5,9 @@
 //! used by `marlow check` to audit a kept run).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -26,10 +29,13 @@ use crate::client::{ClientError, ReadIsolation, ReadRecord, CLIENT_TIMEOUT_MS, P
 use crate::deadline::{Deadline, Stopwatch};
 use crate::topics::RunNamespace;
 
-/// The run's history as it is written by several threads.
+/// The run's history as it is written by several threads. A soak's recorder spills: each
+/// entry goes to a file as it is pushed and to a short queue the soak monitor drains, so
+/// an hour's history is not held in memory (`finish` reads the file back).
 pub struct Recorder {
     clock: Stopwatch,
     history: Mutex<History>,
+    spill: Option<Mutex<Spill>>,
     /// Counted from every step as it is pushed (the simulator counts the same way).
     counters: Mutex<Counters>,
     has_outcomes: bool,
@@ -37,11 +43,39 @@ pub struct Recorder {
     restores: Mutex<Vec<Step>>,
 }
 
+/// Where a spilling recorder's entries go.
+struct Spill {
+    path: PathBuf,
+    file: BufWriter<File>,
+    /// Entries not yet taken by the monitor (`None` once it stopped taking them).
+    tail: Option<Vec<HistoryEntry>>,
+}
+
+/// Bound on the spill queue: the monitor drains it four times a second; this is minutes
+/// of a real run's steps.
+const MAX_TAIL_ENTRIES: usize = 1_000_000;
+
 impl Recorder {
     pub fn new(design: &DesignConfig) -> Self {
+        Recorder::with_spill(design, None)
+    }
+
+    /// A recorder that writes its entries to `path` (created anew) instead of keeping them.
+    pub fn spilling(design: &DesignConfig, path: PathBuf) -> std::io::Result<Self> {
+        let file = BufWriter::new(File::create(&path)?);
+        let spill = Spill {
+            path,
+            file,
+            tail: Some(Vec::new()),
+        };
+        Ok(Recorder::with_spill(design, Some(spill)))
+    }
+
+    fn with_spill(design: &DesignConfig, spill: Option<Spill>) -> Self {
         Recorder {
             clock: Stopwatch::start(),
             history: Mutex::new(History::new()),
+            spill: spill.map(Mutex::new),
             counters: Mutex::new(Counters::default()),
             has_outcomes: design.has_outcomes(),
             restores: Mutex::new(Vec::new()),
@@ -62,6 +96,39 @@ impl Recorder {
             .unwrap_or_else(PoisonError::into_inner)
             .count(&step, self.has_outcomes);
         history.push(at_us, step);
+        let Some(spill) = &self.spill else {
+            return;
+        };
+        let mut spill = spill.lock().unwrap_or_else(PoisonError::into_inner);
+        for entry in history.take_entries() {
+            // A failed write loses the history, which a soak cannot judge without: stop.
+            entry
+                .write_jsonl(&mut spill.file)
+                .unwrap_or_else(|error| panic!("writing the history to {:?}: {error}", spill.path));
+            if let Some(tail) = &mut spill.tail {
+                assert!(
+                    tail.len() < MAX_TAIL_ENTRIES,
+                    "the soak monitor stopped draining"
+                );
+                tail.push(entry);
+            }
+        }
+    }
+
+    /// The entries pushed since the last call (a spilling recorder's; empty otherwise).
+    pub fn take_new(&self) -> Vec<HistoryEntry> {
+        let Some(spill) = &self.spill else {
+            return Vec::new();
+        };
+        let mut spill = spill.lock().unwrap_or_else(PoisonError::into_inner);
+        spill.tail.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The monitor takes no more entries (the read-back's records are not queued).
+    pub fn stop_taking(&self) {
+        if let Some(spill) = &self.spill {
+            spill.lock().unwrap_or_else(PoisonError::into_inner).tail = None;
+        }
     }
 
     /// The counts of every step pushed so far.
@@ -84,12 +151,6 @@ impl Recorder {
             .push(step);
     }
 
-    /// Copies of the entries pushed so far from index `from` on (soak's progress and checks).
-    pub fn entries_since(&self, from: usize) -> Vec<HistoryEntry> {
-        let history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
-        history.entries().get(from..).unwrap_or_default().to_vec()
-    }
-
     /// How many store restores (one per partition assignment) the instances made so far.
     pub fn restores_so_far(&self) -> usize {
         self.restores
@@ -99,10 +160,25 @@ impl Recorder {
     }
 
     /// Pushes `End` and hands over the history.
-    pub fn finish(&self) -> History {
+    /// A spilling recorder reads its file back here (and removes it): the whole history
+    /// is in memory only for the final check.
+    pub fn finish(&self) -> Result<History, RealError> {
         self.push(Step::End);
         let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
-        std::mem::take(&mut *history)
+        let Some(spill) = &self.spill else {
+            return Ok(std::mem::take(&mut *history));
+        };
+        let mut spill = spill.lock().unwrap_or_else(PoisonError::into_inner);
+        let path = spill.path.clone();
+        let failed = |error: String| RealError::HistoryFile {
+            path: path.display().to_string(),
+            error,
+        };
+        spill.file.flush().map_err(|e| failed(e.to_string()))?;
+        let file = File::open(&path).map_err(|e| failed(e.to_string()))?;
+        let read = History::read_jsonl(BufReader::new(file)).map_err(failed)?;
+        let _ = std::fs::remove_file(&path);
+        Ok(read)
     }
 }
 

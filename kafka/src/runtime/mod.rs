@@ -13,6 +13,7 @@ mod instance;
 pub mod partitions;
 pub mod soak;
 pub mod stall;
+pub mod tail;
 mod tasks;
 mod timeline;
 
@@ -84,6 +85,8 @@ pub enum RealError {
     NoGroupMetadata,
     #[error("an output record was not delivered: {0}")]
     Delivery(String),
+    #[error("the run's history file {path}: {error}")]
+    HistoryFile { path: String, error: String },
     #[error("could not start a thread: {0}")]
     Thread(#[from] std::io::Error),
 }
@@ -211,17 +214,23 @@ pub fn real_check_config(scenario: &Scenario) -> CheckConfig {
 /// reported per fault (`unrealized_faults`), not refused here.
 fn check_supported(scenario: &Scenario) -> Result<(), RealError> {
     let partitions = scenario.cluster.partitions_of(topics::COMMANDS);
-    if let DesignConfig::Seed(_) = scenario.design_config() {
-        // The validator joins commands-indexed with snapshots in one store per partition.
-        let joined = [topics::COMMANDS_INDEXED, topics::SNAPSHOTS, topics::EVENTS];
-        if joined
-            .iter()
-            .any(|t| scenario.cluster.partitions_of(t) != partitions)
-        {
-            return Err(RealError::Unsupported(
-                "the seed design needs its topics partitioned alike".into(),
-            ));
-        }
+    let design = scenario.design_config();
+    // Range assignment gives partition p of every input topic to one instance, so a task
+    // joining two inputs (the seed validator) finds both sides in one store.
+    let inputs: Vec<&str> = design
+        .tasks()
+        .iter()
+        .flat_map(|task| task.input_topics().iter().copied())
+        .collect();
+    if inputs
+        .iter()
+        .any(|t| scenario.cluster.partitions_of(t) != partitions)
+    {
+        return Err(RealError::Unsupported(format!(
+            "the {} design needs its input topics ({}) partitioned alike",
+            design.name(),
+            inputs.join(", ")
+        )));
     }
     Ok(())
 }
@@ -319,7 +328,17 @@ fn run_created(
     soak: Option<&soak::Hooks<'_>>,
     phases: &mut Vec<(&'static str, u64)>,
 ) -> Result<RealReport, RealError> {
-    let recorder = Arc::new(Recorder::new(&design));
+    // A soak spills its history to disk as it goes; a bounded run keeps it in memory.
+    let recorder = Arc::new(match soak {
+        Some(_) => {
+            let path = std::env::temp_dir().join(format!("marlow-{}.history.jsonl", ns.run_id()));
+            Recorder::spilling(&design, path.clone()).map_err(|error| RealError::HistoryFile {
+                path: path.display().to_string(),
+                error: error.to_string(),
+            })?
+        }
+        None => Recorder::new(&design),
+    });
     recorder.push(Step::Header(RunHeader::new(scenario, options.seed, "real")));
     let stop = Arc::new(AtomicBool::new(false));
     let partitions = scenario.cluster.partitions_of(topics::COMMANDS);
@@ -450,7 +469,7 @@ fn run_created(
     driven?;
     let watch = Stopwatch::start();
     capture::read_back(scenario, ns, settings, &recorder)?;
-    let history = recorder.finish();
+    let history = recorder.finish()?;
     let counters = recorder.counters();
     phases.push(("read back", watch.elapsed_ms()));
     let watch = Stopwatch::start();

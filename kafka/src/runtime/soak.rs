@@ -1,6 +1,9 @@
 //! Soak mode: the real run's workload kept going for a duration (the safety phase is the
-//! soak), with a progress report about every quarter second and the safety checkers run
-//! periodically on the history captured so far. A stop flag (Ctrl-C) ends the workload
+//! soak), with a progress report about every quarter second and the mid-run safety
+//! checkers kept for the whole soak: fed the clients' steps as they come and, every
+//! `check_every_ms`, the records committed since the last check. The history itself goes
+//! to a file as it is recorded (`Recorder::spilling`), so memory does not grow with it;
+//! the final check reads it back. A stop flag (Ctrl-C) ends the workload
 //! early: the clients stop sending, in-flight commands get the liveness bound to be
 //! answered, and the run ends as a real run does (stop, read back, check all, delete).
 
@@ -8,17 +11,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use marlow_harness::check::{check_history, Violation};
+use marlow_harness::check::{CheckSuite, Violation};
 use marlow_harness::history::{CommittedRecord, History, Step};
 use marlow_model::OutcomeResult;
 use marlow_scenarios::{Invariant, Scenario};
 
-use super::capture::{read_topic_to_end, Recorder};
+use super::capture::Recorder;
+use super::tail::CommittedTail;
 use super::{run_real_with, ClientSettings, RealError, RealOptions, RealReport};
 use crate::broker::BrokerUnderTest;
-use crate::client::ReadIsolation;
 use crate::topics::RunNamespace;
-use marlow_harness::observe::observe;
 
 /// How often the monitor reports progress.
 const PROGRESS_STEP_MS: u64 = 250;
@@ -32,7 +34,7 @@ const MID_RUN_INVARIANTS: [Invariant; 3] = [Invariant::S1, Invariant::S2, Invari
 pub struct SoakOptions {
     /// How long the workload runs (the safety phase), unless stopped first.
     pub duration_ms: u64,
-    /// How often the safety checkers run on the history so far.
+    /// How often the committed records are read and judged.
     pub check_every_ms: u64,
 }
 
@@ -190,7 +192,9 @@ impl Hooks<'_> {
     }
 
     /// Reports progress until the workload is over, and runs a check every
-    /// `check_every_ms` (on its own thread, so the progress keeps coming).
+    /// `check_every_ms` (on its own thread, so the progress keeps coming). The checks are
+    /// incremental: one suite fed the clients' steps as they come and the records committed
+    /// since the last check.
     pub(super) fn monitor(&self, run: &Run<'_>) {
         let mut p = SoakProgress {
             duration_ms: self.options.duration_ms,
@@ -198,10 +202,13 @@ impl Hooks<'_> {
         };
         let every = self.options.check_every_ms.max(1);
         let mut next_check_ms = every;
-        let mut seen = 0;
         let mut ran_ms = None;
+        let mut mid = MidRunCheck::new(run.scenario);
+        // The committed-records reader, between catch-ups (`None` while one runs, or
+        // before the first).
+        let mut idle_tail: Option<CommittedTail> = None;
         std::thread::scope(|scope| {
-            let mut check: Option<std::thread::ScopedJoinHandle<'_, CheckResult>> = None;
+            let mut reading: Option<std::thread::ScopedJoinHandle<'_, TailRead>> = None;
             loop {
                 let done = run.done.load(Ordering::SeqCst);
                 let elapsed_ms = run.recorder.now_us().saturating_sub(run.started_us) / 1000;
@@ -210,9 +217,8 @@ impl Hooks<'_> {
                     p.stopping = true;
                     ran_ms = Some(elapsed_ms);
                 }
-                for entry in run.recorder.entries_since(seen) {
-                    seen += 1;
-                    match entry.step {
+                for entry in run.recorder.take_new() {
+                    match &entry.step {
                         Step::Invoke { attempt: 0, .. } => p.commands_sent += 1,
                         Step::Invoke { .. } => p.resubmissions += 1,
                         Step::ClientOutcome { outcome, .. } => match outcome.result {
@@ -225,22 +231,24 @@ impl Hooks<'_> {
                         }
                         _ => {}
                     }
+                    // The clients' steps go to the checkers as they come.
+                    mid.feed(entry.at_us, entry.step);
                 }
                 p.assignments = run.recorder.restores_so_far() as u64;
                 p.elapsed_ms = ran_ms.unwrap_or(elapsed_ms).min(p.duration_ms);
-                if check.as_ref().is_some_and(|h| h.is_finished()) {
-                    if let Some(Ok(Ok((violations, dead)))) = check.take().map(|h| h.join()) {
-                        p.checks_run += 1;
-                        p.violations = violations.len();
-                        p.dead_lettered = dead;
-                        self.lock().violations = violations;
+                if reading.as_ref().is_some_and(|h| h.is_finished()) {
+                    if let Some(Ok((tail, steps))) = reading.take().map(|h| h.join()) {
+                        idle_tail = tail;
+                        self.record_check(&mut p, mid.committed(steps));
                     }
                 }
-                if check.is_none() && !done && ran_ms.is_none() && elapsed_ms >= next_check_ms {
+                let due = !done && ran_ms.is_none() && elapsed_ms >= next_check_ms;
+                if due && reading.is_none() {
                     next_check_ms = elapsed_ms + every;
-                    check = std::thread::Builder::new()
+                    let tail = idle_tail.take();
+                    reading = std::thread::Builder::new()
                         .name("soak-check".into())
-                        .spawn_scoped(scope, || check_so_far(run))
+                        .spawn_scoped(scope, move || read_committed_since(run, tail))
                         .ok();
                 }
                 p.finishing = done;
@@ -250,18 +258,25 @@ impl Hooks<'_> {
                 }
                 std::thread::sleep(Duration::from_millis(PROGRESS_STEP_MS));
             }
+            run.recorder.stop_taking();
             // A check still running is waited for, and counted.
-            if let Some(Ok(Ok((violations, dead)))) = check.map(|h| h.join()) {
-                p.checks_run += 1;
-                p.violations = violations.len();
-                p.dead_lettered = dead;
-                self.lock().violations = violations;
+            if let Some(Ok((_, steps))) = reading.map(|h| h.join()) {
+                self.record_check(&mut p, mid.committed(steps));
             }
         });
         let mut state = self.lock();
         state.ran_ms = ran_ms.unwrap_or(p.elapsed_ms);
         state.interrupted = p.stopping;
         state.progress = p;
+    }
+
+    fn record_check(&self, p: &mut SoakProgress, result: CheckResult) {
+        if let Ok((violations, dead)) = result {
+            p.checks_run += 1;
+            p.violations = violations.len();
+            p.dead_lettered = dead;
+            self.lock().violations = violations;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -271,49 +286,154 @@ impl Hooks<'_> {
 
 type CheckResult = Result<(Vec<Violation>, u64), RealError>;
 
-/// The mid-run check: the clients' steps so far, then every record committed so far (read
-/// committed, to each partition's stable end), judged by the mid-run safety invariants.
-/// Returns the violations and the dead letters committed so far.
-fn check_so_far(run: &Run<'_>) -> CheckResult {
-    let mut history = History::new();
-    let mut last_us = 0;
-    for entry in run.recorder.entries_since(0) {
-        last_us = entry.at_us;
-        history.push(entry.at_us, entry.step);
-    }
-    let mut dead = 0;
-    for &topic in run.scenario.design_config().observed_topics() {
-        let partitions: Vec<i32> = (0..run.scenario.cluster.partitions_of(topic))
-            .map(|p| i32::try_from(p).unwrap_or(i32::MAX))
-            .collect();
-        let by_partition = read_topic_to_end(
-            run.settings.reader(),
-            run.ns,
-            &run.ns.topic(topic)?,
-            &partitions,
-            ReadIsolation::ReadCommitted,
-        )?;
-        for (partition, records) in by_partition {
-            for r in records {
-                // The final read-back's classification: a first indexing is no entry.
-                let Some(record) = observe(topic, Some(&r.value)) else {
-                    continue;
-                };
-                dead += u64::from(matches!(record, CommittedRecord::DeadLetter(_)));
-                history.push(
-                    last_us,
-                    Step::Committed {
-                        topic: topic.to_owned(),
-                        partition: u32::try_from(partition).unwrap_or(0),
-                        offset: u64::try_from(r.offset).unwrap_or(0),
-                        record,
-                    },
-                );
-            }
+/// What one catch-up of the committed records returns: the reader (to go on from where it
+/// stopped; `None` if it could not be opened) and what it read.
+type TailRead = (Option<CommittedTail>, Result<Vec<Step>, RealError>);
+
+/// Reads what was committed since the last call, with `tail` (opened at the first call:
+/// the run's topics exist by then).
+fn read_committed_since(run: &Run<'_>, tail: Option<CommittedTail>) -> TailRead {
+    let mut tail = match tail {
+        Some(tail) => tail,
+        None => match CommittedTail::new(run.scenario, run.ns, run.settings) {
+            Ok(tail) => tail,
+            Err(error) => return (None, Err(error)),
+        },
+    };
+    let read = tail.catch_up();
+    (Some(tail), read)
+}
+
+/// The mid-run check, kept for the whole soak: the mid-run safety invariants fed the
+/// clients' steps as they come and the committed records as each catch-up reads them.
+/// Nothing of the history is kept but what the checkers keep.
+struct MidRunCheck {
+    suite: CheckSuite,
+    /// Numbers the entries fed to the suite; holds none of them.
+    history: History,
+    dead_letters: u64,
+}
+
+impl MidRunCheck {
+    fn new(scenario: &Scenario) -> MidRunCheck {
+        let mut config = super::real_check_config(scenario);
+        config.enabled.retain(|i| MID_RUN_INVARIANTS.contains(i));
+        MidRunCheck {
+            suite: CheckSuite::new(&config),
+            history: History::new(),
+            dead_letters: 0,
         }
     }
-    let mut config = super::real_check_config(run.scenario);
-    config.enabled.retain(|i| MID_RUN_INVARIANTS.contains(i));
-    let violations = check_history(history.entries(), &config);
-    Ok((violations, dead))
+
+    fn feed(&mut self, at_us: u64, step: Step) {
+        // A committed record is read after the steps that led to it: never earlier.
+        let at_us = at_us.max(self.history.last_at_us());
+        self.history.push(at_us, step);
+        for entry in self.history.take_entries() {
+            self.suite.observe(&entry);
+        }
+    }
+
+    /// Feeds one catch-up's committed records; returns the violations found so far and
+    /// the dead letters committed so far.
+    fn committed(&mut self, read: Result<Vec<Step>, RealError>) -> CheckResult {
+        for step in read? {
+            let dead = matches!(
+                &step,
+                Step::Committed {
+                    record: CommittedRecord::DeadLetter(_),
+                    ..
+                }
+            );
+            self.dead_letters += u64::from(dead);
+            self.feed(0, step);
+        }
+        Ok((self.suite.violations().to_vec(), self.dead_letters))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::noida_or_skip;
+    use crate::client::{base_config, create_producer, flush_deliveries, producer_config, send};
+    use marlow_model::codec::{encode, encode_account_key};
+    use marlow_model::task::topics;
+    use marlow_model::{AccountId, ClientId, CommandId, Event, EventBody, OwnerId};
+    use marlow_scenarios::DesignKind;
+    use rdkafka::admin::AdminClient;
+    use rdkafka::client::DefaultClientContext;
+
+    fn event(version: u64, seq: u64, body: EventBody) -> Vec<u8> {
+        encode(&Event {
+            account: AccountId(0),
+            version,
+            command: CommandId {
+                client: ClientId(0),
+                seq,
+            },
+            body,
+        })
+    }
+
+    /// Each catch-up reads only what was committed since the last one, and the mid-run
+    /// suite, fed incrementally, fires on a repeated version (S3) it sees only in the
+    /// second read.
+    #[test]
+    fn the_mid_run_check_reads_incrementally_and_fires_on_a_repeated_version() {
+        let Some(noida) = noida_or_skip("mid_run_check").expect("noida-db") else {
+            return;
+        };
+        let scenario = Scenario::load_named("baseline")
+            .expect("shipped")
+            .with_design(DesignKind::Hardened);
+        let ns = RunNamespace::new("midrun").expect("run id");
+        let settings = ClientSettings {
+            bootstrap: noida.bootstrap_servers(),
+            extra: Vec::new(),
+        };
+        let admin: AdminClient<DefaultClientContext> =
+            base_config(&settings.bootstrap).create().expect("admin");
+        ns.create(&admin, &super::super::topic_specs(&scenario))
+            .expect("topics");
+        let producer = create_producer(&producer_config(&settings.bootstrap)).expect("producer");
+        let key = encode_account_key(AccountId(0));
+        let events = ns.topic(topics::EVENTS).expect("name");
+        let produce = |value: &[u8]| {
+            send(&producer, &ns, &events, Some(0), Some(&key), value).expect("send");
+            flush_deliveries(&producer).expect("delivered");
+        };
+        produce(&event(1, 0, EventBody::Opened { owner: OwnerId(0) }));
+        produce(&event(2, 1, EventBody::Deposited { amount_minor: 5 }));
+
+        let design = scenario.design_config();
+        let recorder = Recorder::new(&design);
+        let (done, heal_now) = (AtomicBool::new(false), AtomicBool::new(false));
+        let run = Run {
+            scenario: &scenario,
+            ns: &ns,
+            settings: &settings,
+            recorder: &recorder,
+            started_us: 0,
+            done: &done,
+            heal_now: &heal_now,
+        };
+        let mut mid = MidRunCheck::new(&scenario);
+        let (tail, first) = read_committed_since(&run, None);
+        let first = first.expect("first catch-up");
+        assert_eq!(first.len(), 2);
+        let (violations, _) = mid.committed(Ok(first)).expect("checked");
+        assert!(violations.is_empty(), "{violations:?}");
+
+        produce(&event(2, 2, EventBody::Deposited { amount_minor: 7 }));
+        let (_, second) = read_committed_since(&run, tail);
+        let second = second.expect("second catch-up");
+        assert_eq!(second.len(), 1, "only the new record is read");
+        let (violations, _) = mid.committed(Ok(second)).expect("checked");
+        assert!(
+            violations.iter().any(|v| v.invariant == Invariant::S3),
+            "{violations:?}"
+        );
+        ns.delete_all(&admin).expect("delete");
+    }
 }
