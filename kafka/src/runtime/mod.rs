@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use marlow_harness::check::{check_history, CheckConfig, Violation};
+use marlow_harness::counters::Counters;
 use marlow_harness::history::{History, RunHeader, Step};
 use marlow_harness::topology::{topology, Cleanup};
 use marlow_harness::verdict::check_config;
@@ -108,10 +109,6 @@ pub struct RealOptions {
     pub max_safety_ms: Option<u64>,
 }
 
-/// Counts over a real run, for the summary: the same counters as the simulator's,
-/// counted from the history as it is recorded.
-pub use marlow_harness::counters::Counters as RealCounters;
-
 pub struct RealReport {
     pub scenario: String,
     pub design: &'static str,
@@ -120,7 +117,8 @@ pub struct RealReport {
     pub clients_requested: u32,
     pub clients_driven: u32,
     pub safety_ms: u64,
-    pub counters: RealCounters,
+    /// The same counters as the simulator's, counted from the history as it is recorded.
+    pub counters: Counters,
     pub instances: Vec<InstanceStats>,
     /// Scenario faults real mode does not realize (broker-side ones), by name.
     pub unrealized_faults: Vec<String>,
