@@ -22,6 +22,9 @@ const HEADER_FORMAT: u64 = 1;
 
 #[derive(Args)]
 pub struct CheckArgs {
+    /// The bootstrap list (host:port,...) of the cluster the run was kept on.
+    #[arg(long, value_name = "LIST")]
+    pub brokers: String,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// The run id the run was started with (its topics are `marlow.<run id>.*`).
@@ -69,7 +72,7 @@ pub fn check(args: CheckArgs) -> i32 {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    if args.cluster.brokers == "mock" {
+    if args.brokers == "mock" {
         eprintln!("error: a mock cluster lives only inside the run's process; check needs the cluster the run was kept on");
         return EXIT_USAGE;
     }
@@ -81,9 +84,13 @@ pub fn check(args: CheckArgs) -> i32 {
         }
     };
     let settings = ClientSettings {
-        bootstrap: args.cluster.brokers.clone(),
+        bootstrap: args.brokers.clone(),
         extra,
     };
+    if let Err(error) = settings.probe() {
+        eprintln!("error: {error}");
+        return EXIT_USAGE;
+    }
     let kept = match read_kept_run(&settings, &ns) {
         Ok(kept) => kept,
         Err(error @ (AuditError::NoSuchRun { .. } | AuditError::MissingTopic { .. })) => {
@@ -100,7 +107,7 @@ pub fn check(args: CheckArgs) -> i32 {
         Err(code) => return code,
     };
     let audited = audit(kept.clone(), &real_check_config(&scenario));
-    print_report(&audited, &kept, &scenario, seed, &args.cluster.brokers, &ns);
+    print_report(&audited, &kept, &scenario, seed, &args.brokers, &ns);
     exit_code(&audited.violations)
 }
 

@@ -1,16 +1,13 @@
 //! The subcommands: argument types and what each does. Scenario and argument
 //! problems are reported as one clear line and exit code 2, never a panic.
 
-use crate::report::{print_internal, print_summary, print_violation, repro_line, SweepTable};
+use crate::report::{print_internal, print_summary, print_violation, repro_line};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use marlow_scenarios::{DesignKind, Scenario};
 use marlow_sim::panics::InternalFailure;
 use marlow_sim::run::Judged;
 use marlow_sim::run::{design_name, run_catching, RunOptions, RunReport};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 pub const EXIT_INTERNAL: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
@@ -29,6 +26,8 @@ pub struct ScenarioArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub scenario: ScenarioArgs,
+    /// The run's seed: with the scenario and the build, it fixes the whole run
+    /// (every draw, delay, fault and interleaving).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Write the run's history as JSON lines to FILE (schema: docs/history.md).
@@ -41,25 +40,10 @@ pub struct RunArgs {
 }
 
 #[derive(Args)]
-pub struct SweepArgs {
-    #[command(flatten)]
-    pub scenario: ScenarioArgs,
-    /// Seeds to run, as A..B (B excluded), e.g. 0..1000.
-    #[arg(long, value_parser = parse_seed_range)]
-    pub seeds: std::ops::Range<u64>,
-    /// Parallel runs (default: the number of cores). Each run is single-threaded.
-    #[arg(long)]
-    pub jobs: Option<usize>,
-    /// Run every seed past its first safety violation to the scenario's end
-    /// (slower; judges the scenario's required marks on failing seeds too).
-    #[arg(long)]
-    pub run_to_end: bool,
-}
-
-#[derive(Args)]
 pub struct ReproArgs {
     #[command(flatten)]
     pub scenario: ScenarioArgs,
+    /// The seed to replay, as a failure printed it.
     #[arg(long)]
     pub seed: u64,
     /// Write the run's history as JSON lines to FILE.
@@ -73,25 +57,9 @@ pub struct ReproArgs {
     pub trace_lines: usize,
 }
 
-fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
-    let (start, end) = text
-        .split_once("..")
-        .ok_or_else(|| format!("expected a range like 0..1000, found {text:?}"))?;
-    let parse = |part: &str| {
-        part.trim()
-            .parse::<u64>()
-            .map_err(|_| format!("expected a non-negative integer, found {part:?}"))
-    };
-    let range = parse(start)?..parse(end)?;
-    if range.is_empty() {
-        return Err(format!("the range {text} holds no seed"));
-    }
-    Ok(range)
-}
-
 /// Loads and validates the scenario, applying `--design`. Prints the error
 /// (naming the file and field) and returns None on a bad scenario.
-fn load(args: &ScenarioArgs) -> Option<Scenario> {
+pub fn load(args: &ScenarioArgs) -> Option<Scenario> {
     match Scenario::resolve(&args.scenario) {
         Ok(scenario) => Some(match args.design {
             Some(design) => scenario.with_design(design),
@@ -120,28 +88,52 @@ pub fn list() -> i32 {
 /// Measures wall time around a run. The simulation itself never reads the
 /// clock; the report just says how long the host took.
 #[allow(clippy::disallowed_methods)]
-fn timed<T>(work: impl FnOnce() -> T) -> (T, std::time::Duration) {
+pub fn timed<T>(work: impl FnOnce() -> T) -> (T, std::time::Duration) {
     let started = std::time::Instant::now();
     let value = work();
     (value, started.elapsed())
 }
 
-fn write_history(report: &RunReport, path: &PathBuf) -> Result<(), i32> {
-    let file = std::fs::File::create(path).map_err(|error| {
-        eprintln!("error: cannot write history to {}: {error}", path.display());
-        EXIT_USAGE
-    })?;
+/// Opens `--history FILE` before the run, so that a path that cannot be
+/// written is a usage error up front, not after a long run.
+fn open_history(path: Option<&PathBuf>) -> Result<Option<(std::fs::File, &PathBuf)>, i32> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    match std::fs::File::create(path) {
+        Ok(file) => Ok(Some((file, path))),
+        Err(error) => {
+            eprintln!(
+                "error: --history: cannot create {}: {error}",
+                path.display()
+            );
+            Err(EXIT_USAGE)
+        }
+    }
+}
+
+/// Writes the history after the verdict was printed; a failure is reported
+/// but does not change the run's exit code (the verdict stands).
+fn write_history(report: &RunReport, target: Option<(std::fs::File, &PathBuf)>) {
+    let Some((file, path)) = target else {
+        return;
+    };
     let mut writer = std::io::BufWriter::new(file);
-    report.history.write_jsonl(&mut writer).map_err(|error| {
-        eprintln!("error: writing history to {}: {error}", path.display());
-        EXIT_INTERNAL
-    })?;
-    eprintln!(
-        "history: {} entries written to {}",
-        report.history.len(),
-        path.display()
-    );
-    Ok(())
+    let written = report
+        .history
+        .write_jsonl(&mut writer)
+        .and_then(|()| std::io::Write::flush(&mut writer));
+    match written {
+        Ok(()) => eprintln!(
+            "history: {} entries written to {}",
+            report.history.len(),
+            path.display()
+        ),
+        Err(error) => eprintln!(
+            "error: --history: writing {} failed: {error} (the verdict above stands)",
+            path.display()
+        ),
+    }
 }
 
 pub fn run(args: RunArgs) -> i32 {
@@ -153,6 +145,10 @@ pub fn run(args: RunArgs) -> i32 {
         run_to_end: args.run_to_end,
         ..RunOptions::default()
     };
+    let history = match open_history(args.history.as_ref()) {
+        Ok(history) => history,
+        Err(code) => return code,
+    };
     let (report, wall) = timed(|| run_catching(&scenario, &options));
     let report = match report {
         Ok(report) => report,
@@ -161,11 +157,6 @@ pub fn run(args: RunArgs) -> i32 {
         }
     };
     print_summary(&report, wall);
-    if let Some(path) = &args.history {
-        if let Err(code) = write_history(&report, path) {
-            return code;
-        }
-    }
     if let Some(violation) = report.headline() {
         print_violation(&report, violation, &[]);
         out!(
@@ -173,6 +164,7 @@ pub fn run(args: RunArgs) -> i32 {
             repro_line(&args.scenario.scenario, report.seed, report.design)
         );
     }
+    write_history(&report, history);
     report.exit_code()
 }
 
@@ -198,6 +190,10 @@ pub fn repro(args: ReproArgs) -> i32 {
     let first_options = RunOptions {
         seed: args.seed,
         ..RunOptions::default()
+    };
+    let history = match open_history(args.history.as_ref()) {
+        Ok(history) => history,
+        Err(code) => return code,
     };
     let (first, wall) = timed(|| run_catching(&scenario, &first_options));
     let first = match first {
@@ -231,16 +227,12 @@ pub fn repro(args: ReproArgs) -> i32 {
         }
     };
     print_summary(&report, wall);
-    if let Some(path) = &args.history {
-        if let Err(code) = write_history(&report, path) {
-            return code;
-        }
-    }
     if first.trace_hash != report.trace_hash {
         eprintln!(
             "determinism violation: seed {} gave trace hash {} then {}",
             args.seed, first.trace_hash, report.trace_hash
         );
+        write_history(&report, history);
         return EXIT_DETERMINISM;
     }
     out!("replayed twice: same trace hash {}", report.trace_hash);
@@ -259,137 +251,6 @@ pub fn repro(args: ReproArgs) -> i32 {
         }
         None => {}
     }
+    write_history(&report, history);
     report.exit_code()
-}
-
-pub fn sweep(args: SweepArgs) -> i32 {
-    let Some(scenario) = load(&args.scenario) else {
-        return EXIT_USAGE;
-    };
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let seeds = args.seeds.clone();
-    let bar = ProgressBar::new(seeds.end - seeds.start);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} seeds  {msg}  [{elapsed_precise}, eta {eta}]",
-        )
-        .expect("valid progress template"),
-    );
-    let run_seed = |seed| {
-        let options = RunOptions {
-            seed,
-            run_to_end: args.run_to_end,
-            ..RunOptions::default()
-        };
-        run_catching(&scenario, &options)
-    };
-    let (table, wall) = timed(|| {
-        sweep_seeds(seeds, jobs, &run_seed, |table| {
-            bar.set_message(table.progress_message());
-            bar.inc(1);
-        })
-    });
-    bar.finish_and_clear();
-    table.print(&args.scenario.scenario, &scenario, wall);
-    table.exit_code(&scenario.check.required_marks)
-}
-
-/// Runs every seed of `seeds` on `jobs` threads (parallel across seeds, never
-/// within one) and gathers the results. A seed whose run panicked is a failed
-/// seed like any other; the sweep goes on.
-fn sweep_seeds(
-    seeds: std::ops::Range<u64>,
-    jobs: usize,
-    run_seed: &(dyn Fn(u64) -> Result<RunReport, InternalFailure> + Sync),
-    progress: impl Fn(&SweepTable) + Sync,
-) -> SweepTable {
-    let next = AtomicU64::new(seeds.start);
-    let table = Mutex::new(SweepTable::default());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| loop {
-                let seed = next.fetch_add(1, Ordering::Relaxed);
-                if seed >= seeds.end {
-                    break;
-                }
-                let result = run_seed(seed);
-                let mut table = table
-                    .lock()
-                    .expect("no thread panics while holding the table");
-                match &result {
-                    Ok(report) => table.add(report),
-                    Err(failure) => table.add_internal(seed, failure),
-                }
-                progress(&table);
-            });
-        }
-    });
-    table.into_inner().expect("threads are done")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use marlow_sim::panics::catch;
-    use marlow_sim::run::{EXIT_INTERNAL, EXIT_PASS};
-
-    /// A small, fault-free scenario: a few clients for a short safety phase.
-    fn small_scenario() -> Scenario {
-        let mut scenario = Scenario::load_named("baseline").expect("baseline is shipped");
-        scenario.workload.clients = 10;
-        scenario.workload.accounts = 5;
-        scenario.phases.safety_duration_ms = 300;
-        scenario
-    }
-
-    #[test]
-    fn a_panicking_seed_fails_alone_and_the_sweep_goes_on() {
-        let scenario = small_scenario();
-        let run_seed = |seed: u64| {
-            catch(|| {
-                // An internal assertion that breaks on one seed only.
-                assert_ne!(seed, 2, "planted assertion on seed {seed}");
-                marlow_sim::run::run(
-                    &scenario,
-                    &RunOptions {
-                        seed,
-                        ..RunOptions::default()
-                    },
-                )
-            })
-        };
-        let table = sweep_seeds(0..4, 2, &run_seed, |_| {});
-        assert_eq!(table.progress_message(), "3 passed, 1 failed");
-        assert_eq!(table.exit_code(&[]), EXIT_INTERNAL);
-        let (line, code) = table.failure(2).expect("seed 2 is listed");
-        assert_eq!(code, EXIT_INTERNAL);
-        assert!(
-            line.starts_with("internal assertion: ")
-                && line.contains("planted assertion on seed 2"),
-            "{line}"
-        );
-        assert!(
-            line.contains("commands.rs:"),
-            "the location is named: {line}"
-        );
-        // The same sweep without the planted assertion passes.
-        let clean = sweep_seeds(
-            0..4,
-            2,
-            &|seed| {
-                run_catching(
-                    &scenario,
-                    &RunOptions {
-                        seed,
-                        ..RunOptions::default()
-                    },
-                )
-            },
-            |_| {},
-        );
-        assert_eq!(clean.exit_code(&[]), EXIT_PASS);
-    }
 }

@@ -14,10 +14,14 @@ macro_rules! out {
 
 mod check;
 mod commands;
+mod merge;
 mod properties;
 mod real;
 mod report;
+mod seed_line;
+mod seeds;
 mod soak;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -40,7 +44,10 @@ enum Command {
     /// Run one seed of a scenario and print a summary.
     Run(commands::RunArgs),
     /// Run a range of seeds in parallel (across seeds) and summarise.
-    Sweep(commands::SweepArgs),
+    Sweep(sweep::SweepArgs),
+    /// Join the `sweep --format json` outputs of several shards (or sweeps) of one
+    /// scenario into one table.
+    Merge(merge::MergeArgs),
     /// Replay one seed exactly; optionally export its history or print its trace.
     Repro(commands::ReproArgs),
     /// Run a scenario against a real Kafka-protocol cluster (or `--brokers mock`).
@@ -48,9 +55,10 @@ enum Command {
     /// Keep a scenario's workload running against a real cluster, with live progress and
     /// periodic checks; Ctrl-C stops cleanly and still reports.
     Soak(soak::SoakArgs),
-    /// Audit, offline, the topics of a run kept with `marlow real --keep` (or `soak`):
-    /// read them back read_committed, merge the client history the run stored in
-    /// `marlow.<run id>.history`, and run the checkers. The scenario comes from that
+    /// Audit, offline, the topics of a run kept with `real --keep` or `soak --keep`.
+    ///
+    /// Reads them back read_committed, merges the client history the run stored in
+    /// `marlow.<run id>.history`, and runs the checkers. The scenario comes from that
     /// topic's header unless `--scenario` names one. Exit codes as `marlow real`.
     Check(check::CheckArgs),
 }
@@ -67,7 +75,8 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::List => commands::list(),
         Command::Run(args) => commands::run(args),
-        Command::Sweep(args) => commands::sweep(args),
+        Command::Sweep(args) => sweep::sweep(args),
+        Command::Merge(args) => merge::merge(args),
         Command::Repro(args) => commands::repro(args),
         Command::Real(args) => real::real(args),
         Command::Soak(args) => soak::soak(args),

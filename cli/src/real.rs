@@ -20,13 +20,10 @@ use crate::commands::{EXIT_INTERNAL, EXIT_USAGE};
 /// How many related history entries a violation report shows.
 pub(crate) const STORY_ENTRIES: usize = 12;
 
-/// How every client reaches the cluster; shared by `real`, `soak` and `check`.
+/// How every client reaches the cluster; shared by `real`, `soak` and `check`
+/// (each names its own `--brokers`: only `real` and `soak` can start a mock).
 #[derive(Args)]
 pub struct ClusterArgs {
-    /// The cluster's bootstrap list (host:port,...), or `mock` for librdkafka's
-    /// in-process mock cluster (not for `check`: a mock lives only inside its run).
-    #[arg(long, value_name = "LIST|mock")]
-    pub brokers: String,
     /// A librdkafka setting for every client, as kcat takes it (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
     pub settings: Vec<(String, String)>,
@@ -39,7 +36,12 @@ pub struct ClusterArgs {
 impl ClusterArgs {
     /// The `--kafka-config` file's settings, then the `-X` ones; see `client_settings`.
     pub(crate) fn client_settings(&self) -> Result<Vec<(String, String)>, i32> {
-        client_settings(self.kafka_config.as_deref(), &self.settings)
+        let settings = client_settings(self.kafka_config.as_deref(), &self.settings)?;
+        if let Err(error) = ClientSettings::validate(&settings) {
+            eprintln!("error: {error} (from -X or --kafka-config)");
+            return Err(EXIT_USAGE);
+        }
+        Ok(settings)
     }
 }
 
@@ -51,6 +53,10 @@ pub struct RunTargetArgs {
     /// Override the scenario's processor design: `seed` or `hardened`.
     #[arg(long)]
     pub design: Option<DesignKind>,
+    /// The cluster's bootstrap list (host:port,...), or `mock` for librdkafka's
+    /// in-process mock cluster (its transactions are hollow: see CI.md).
+    #[arg(long, value_name = "LIST|mock")]
+    pub brokers: String,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// Seeds the workload (which commands, amounts, accounts, think times).
@@ -80,12 +86,20 @@ impl RunTargetArgs {
     /// failure.
     pub(crate) fn prepare(&self, kind: &str) -> Result<Target, i32> {
         let settings = self.cluster.client_settings()?;
-        let (scenario, broker) =
-            scenario_and_broker(&self.scenario, self.design, &self.cluster.brokers)?;
+        let (scenario, broker) = scenario_and_broker(&self.scenario, self.design, &self.brokers)?;
         let run_id = self.run_id.clone().unwrap_or_else(|| {
             let pid = std::process::id();
             format!("{}-{kind}s{}-p{pid}", scenario.name, self.seed)
         });
+        if let Err(error) = RunNamespace::new(&run_id) {
+            let flag = if self.run_id.is_some() {
+                "--run-id"
+            } else {
+                "the default run id (name one with --run-id)"
+            };
+            eprintln!("error: {flag}: {error}");
+            return Err(EXIT_USAGE);
+        }
         let options = RealOptions {
             seed: self.seed,
             run_id,
@@ -107,7 +121,7 @@ impl RunTargetArgs {
 pub(crate) fn run_error_code(error: &RealError) -> i32 {
     eprintln!("error: {error}");
     match error {
-        RealError::Unsupported(_) => EXIT_USAGE,
+        RealError::Unsupported(_) | RealError::Unreachable { .. } => EXIT_USAGE,
         _ => EXIT_INTERNAL,
     }
 }
@@ -209,6 +223,15 @@ pub(crate) fn scenario_and_broker(
         }
     };
     let broker = if brokers == "mock" {
+        let exactly_once = matches!(
+            scenario.cluster.processing_guarantee,
+            marlow_scenarios::ProcessingGuarantee::ExactlyOnce
+        );
+        if exactly_once {
+            eprintln!(
+                "warning: --brokers mock: librdkafka's mock cluster keeps transactions hollow (commits check only the producer id, transactional offset commits are dropped, aborted records are never filtered), so this exactly-once run cannot show an exactly-once bug; use noida-db or a real cluster for that (CI.md)"
+            );
+        }
         BrokerUnderTest::mock().map_err(|error| {
             eprintln!("error: starting the mock cluster: {error}");
             EXIT_INTERNAL
@@ -233,7 +256,7 @@ pub fn real(args: RealArgs) -> i32 {
         Ok(report) => report,
         Err(error) => return run_error_code(&error),
     };
-    print_real_summary(&report, &args.target.cluster.brokers);
+    print_real_summary(&report, &args.target.brokers);
     if let Some(path) = &args.history {
         if let Err(code) = write_history(&report, path) {
             return code;

@@ -1,16 +1,22 @@
 //! What `marlow` prints: a run's summary, a violation with the history that
 //! led to it and the one line that replays it, and a sweep's table.
 
+use crate::seed_line::SeedLine;
 use marlow_model::Mark;
+use marlow_model::MarkDesign;
+use marlow_scenarios::Invariant;
 use marlow_scenarios::Scenario;
 use marlow_sim::check::{related_entries, Violation};
 use marlow_sim::history::HistoryEntry;
-use marlow_sim::marks::MarkTally;
+use marlow_sim::marks::{MarkCounts, MarkTally};
 use marlow_sim::panics::InternalFailure;
 use marlow_sim::run::Judged;
 use marlow_sim::run::{RunReport, EXIT_INTERNAL, EXIT_LIVENESS, EXIT_PASS, EXIT_SAFETY};
+use marlow_sim::swarm::short_option;
 use marlow_sim::trace::TraceLine;
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// How many related history entries a violation report shows.
@@ -18,9 +24,24 @@ const STORY_ENTRIES: usize = 12;
 /// How many failing seeds a sweep lists with their repro lines.
 const LISTED_FAILURES: usize = 20;
 
-/// The command that replays a run exactly.
+/// The command that replays a run exactly, in the form that fits how this
+/// binary was started.
 pub fn repro_line(scenario_arg: &str, seed: u64, design: &str) -> String {
-    format!("cargo run --release -p marlow-cli -- repro {scenario_arg} --seed {seed} --design {design} --trace")
+    format!(
+        "{} repro {scenario_arg} --seed {seed} --design {design} --trace",
+        invocation()
+    )
+}
+
+/// How to start this binary again: the name or path it was started by
+/// (`marlow` from PATH, `./target/release/marlow`; under `cargo run`, the
+/// binary cargo built), so that the line replays on the very same build.
+fn invocation() -> &'static str {
+    static INVOCATION: OnceLock<String> = OnceLock::new();
+    INVOCATION.get_or_init(|| match std::env::args_os().next() {
+        Some(program) if !program.is_empty() => program.to_string_lossy().into_owned(),
+        _ => "marlow".to_string(),
+    })
 }
 
 /// A run that panicked: the seed failed with an internal assertion (exit 1).
@@ -47,7 +68,7 @@ pub fn print_summary(report: &RunReport, wall: Duration) {
         .options
         .iter()
         .filter(|(_, value)| value != "0")
-        .map(|(name, value)| format!("{name}={value}"))
+        .map(|(name, value)| format!("{name}={}", short_option(value)))
         .collect();
     if !options.is_empty() {
         out!("  drawn         {}", options.join(" "));
@@ -129,99 +150,162 @@ pub fn print_violation(report: &RunReport, violation: &Violation, trace: &[Trace
     }
 }
 
-/// Results of a sweep, gathered as runs finish (in any order).
+/// Writes one line to `w`, ignoring a closed pipe as `out!` does.
+macro_rules! wl {
+    ($w:expr, $($arg:tt)*) => {{
+        let _ = writeln!($w, $($arg)*);
+    }};
+}
+
+/// Results of a sweep, gathered as runs finish (in any order), from the seed
+/// lines that `--format json` prints and `marlow merge` reads back.
 #[derive(Default)]
 pub struct SweepTable {
     runs: u64,
     passed: u64,
     by_invariant: BTreeMap<String, u64>,
-    failures: BTreeMap<u64, (String, i32)>,
+    /// Failed seeds: the line listed and the repro command.
+    failures: BTreeMap<u64, (String, String)>,
+    /// Every failed seed's exit code (all of them, not only those listed).
+    failed_codes: BTreeMap<i32, u64>,
     /// Seeds whose run panicked (an internal assertion), counted apart from
     /// invariant violations: they are bugs in the harness or a design's asserts.
     internal: u64,
     simulated_us: u64,
     marks: MarkTally,
+    required: Vec<Mark>,
+    /// Seeds not run because the sweep stopped at `--max-failures`.
+    skipped: u64,
 }
 
 impl SweepTable {
-    pub fn add(&mut self, report: &RunReport) {
-        self.runs += 1;
-        self.simulated_us += report.simulated_us;
-        self.marks.add(&report.marks, !report.stopped_early);
-        match report.headline() {
-            None => self.passed += 1,
-            Some(violation) => {
-                let name = format!("{}", violation.invariant);
-                *self.by_invariant.entry(name.clone()).or_default() += 1;
-                let line = format!("{name}: {}", violation.message);
-                self.failures
-                    .insert(report.seed, (line, report.exit_code()));
-            }
+    pub fn new(required: &[Mark]) -> SweepTable {
+        SweepTable {
+            required: required.to_vec(),
+            ..SweepTable::default()
         }
     }
 
-    /// A seed whose run panicked: failed, exit 1, listed with its repro line.
-    pub fn add_internal(&mut self, seed: u64, failure: &InternalFailure) {
+    pub fn add(&mut self, line: &SeedLine) {
         self.runs += 1;
-        self.internal += 1;
+        self.simulated_us += line.simulated_us;
+        let mut counts = MarkCounts::default();
+        for (name, count) in &line.marks {
+            if let Some(mark) = Mark::ALL.into_iter().find(|mark| mark.name() == name) {
+                counts.hit_n(mark, *count);
+            }
+        }
+        self.marks.add(&counts, !line.stopped_early);
+        if line.passed() {
+            self.passed += 1;
+            return;
+        }
+        *self.failed_codes.entry(line.exit_code).or_default() += 1;
+        let message = line.message.as_deref().unwrap_or("");
+        let listed = match &line.invariant {
+            Some(code) => {
+                let name = code
+                    .parse::<Invariant>()
+                    .map_or_else(|_| code.clone(), |invariant| invariant.to_string());
+                *self.by_invariant.entry(name.clone()).or_default() += 1;
+                format!("{name}: {message}")
+            }
+            None => {
+                self.internal += 1;
+                message.to_string()
+            }
+        };
         self.failures
-            .insert(seed, (failure.to_string(), EXIT_INTERNAL));
+            .insert(line.seed, (listed, line.repro.clone()));
     }
 
-    /// The line and exit code a failed seed is listed with.
+    pub fn runs(&self) -> u64 {
+        self.runs
+    }
+
     #[cfg(test)]
-    pub fn failure(&self, seed: u64) -> Option<(&str, i32)> {
-        self.failures
-            .get(&seed)
-            .map(|(line, code)| (line.as_str(), *code))
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// How many seeds failed so far (violations and panics).
+    pub fn failed(&self) -> u64 {
+        self.runs - self.passed
+    }
+
+    /// Seeds the sweep did not run because it stopped early.
+    pub fn set_skipped(&mut self, skipped: u64) {
+        self.skipped = skipped;
+    }
+
+    /// The line a failed seed is listed with.
+    #[cfg(test)]
+    pub fn failure(&self, seed: u64) -> Option<&str> {
+        self.failures.get(&seed).map(|(line, _)| line.as_str())
     }
 
     pub fn progress_message(&self) -> String {
-        format!("{} passed, {} failed", self.passed, self.runs - self.passed)
+        format!("{} passed, {} failed", self.passed, self.failed())
     }
 
-    pub fn print(&self, scenario_arg: &str, scenario: &Scenario, wall: Duration) {
-        let design = marlow_sim::run::design_name(scenario);
-        out!(
-            "sweep  scenario {}  design {design}  seeds {}",
-            scenario.name,
+    /// Prints the table; `design` names the design's reachable marks when the
+    /// sweep knows its scenario (a merge of lines does not).
+    pub fn print(
+        &self,
+        w: &mut dyn Write,
+        scenario: &str,
+        design: &str,
+        mark_design: Option<MarkDesign>,
+        wall: Duration,
+    ) {
+        wl!(
+            w,
+            "sweep  scenario {scenario}  design {design}  seeds {}",
             self.runs
         );
-        out!("  passed        {}", self.passed);
-        out!("  failed        {}", self.runs - self.passed);
+        wl!(w, "  passed        {}", self.passed);
+        wl!(w, "  failed        {}", self.failed());
         for (invariant, count) in &self.by_invariant {
-            out!("    {invariant:<40} {count} seeds");
+            wl!(w, "    {invariant:<40} {count} seeds");
         }
         if self.internal > 0 {
             let label = "internal assertion (the run panicked)";
-            out!("    {label:<40} {} seeds", self.internal);
+            wl!(w, "    {label:<40} {} seeds", self.internal);
         }
-        out!(
+        if self.skipped > 0 {
+            wl!(
+                w,
+                "  not run       {} seeds (the sweep stopped at --max-failures)",
+                self.skipped
+            );
+        }
+        wl!(
+            w,
             "  time          {:.1} s simulated in {:.1} s wall ({:.1} ms wall per seed)",
             self.simulated_us as f64 / 1e6,
             wall.as_secs_f64(),
             wall.as_secs_f64() * 1000.0 / self.runs.max(1) as f64
         );
-        self.print_marks(scenario);
+        self.print_marks(w, mark_design);
         if self.failures.is_empty() {
             return;
         }
-        out!("\nfailing seeds (first {LISTED_FAILURES}):");
-        for (seed, (line, _)) in self.failures.iter().take(LISTED_FAILURES) {
-            out!("  seed {seed}: {line}");
-            out!("    {}", repro_line(scenario_arg, *seed, design));
+        wl!(w, "\nfailing seeds (first {LISTED_FAILURES}):");
+        for (seed, (line, repro)) in self.failures.iter().take(LISTED_FAILURES) {
+            wl!(w, "  seed {seed}: {line}");
+            wl!(w, "    {repro}");
         }
     }
 
     /// The marks table: every mark hit, and every required one, with its total
     /// count and the seeds that hit it; `*` flags a required mark.
-    fn print_marks(&self, scenario: &Scenario) {
-        let required = scenario.check.required_marks.as_slice();
+    fn print_marks(&self, w: &mut dyn Write, mark_design: Option<MarkDesign>) {
+        let required = self.required.as_slice();
         let shown: Vec<Mark> = Mark::ALL
             .into_iter()
             .filter(|mark| self.marks.total(*mark).seeds > 0 || required.contains(mark))
             .collect();
-        out!("  marks (* required)                    count     seeds");
+        wl!(w, "  marks (* required)                    count     seeds");
         for mark in &shown {
             let total = self.marks.total(*mark);
             let flag = if required.contains(mark) { "*" } else { " " };
@@ -230,7 +314,8 @@ impl SweepTable {
             } else {
                 ""
             };
-            out!(
+            wl!(
+                w,
                 "  {flag} {:<34} {:>8} {:>5}/{}{note}",
                 mark.name(),
                 total.count,
@@ -238,24 +323,28 @@ impl SweepTable {
                 self.runs
             );
         }
-        let unseen: Vec<&str> = Mark::ALL
-            .into_iter()
-            .filter(|mark| !shown.contains(mark) && mark.reachable_by(scenario.mark_design()))
-            .map(Mark::name)
-            .collect();
-        if !unseen.is_empty() {
-            out!(
-                "    not hit (of those this design reports): {}",
-                unseen.join(", ")
-            );
+        if let Some(design) = mark_design {
+            let unseen: Vec<&str> = Mark::ALL
+                .into_iter()
+                .filter(|mark| !shown.contains(mark) && mark.reachable_by(design))
+                .map(Mark::name)
+                .collect();
+            if !unseen.is_empty() {
+                wl!(
+                    w,
+                    "    not hit (of those this design reports): {}",
+                    unseen.join(", ")
+                );
+            }
         }
         if !required.is_empty() && !self.marks.judged() {
-            out!("\nrequired marks not judged: every seed stopped at its first safety violation (--run-to-end runs them to the end)");
+            wl!(w, "\nrequired marks not judged: every seed stopped at its first safety violation (--run-to-end runs them to the end)");
         }
         let missing = self.marks.missing(required);
         if !missing.is_empty() {
             let names: Vec<&str> = missing.iter().map(|mark| mark.name()).collect();
-            out!(
+            wl!(
+                w,
                 "\nrequired marks never reached in {} seeds (check.required_marks): {}",
                 self.runs,
                 names.join(", ")
@@ -264,14 +353,14 @@ impl SweepTable {
     }
 
     /// 3 if any seed broke safety, else 4 if any broke liveness or a required
-    /// mark was never reached, else 0.
-    pub fn exit_code(&self, required: &[Mark]) -> i32 {
-        let codes: Vec<i32> = self.failures.values().map(|(_, code)| *code).collect();
-        if codes.contains(&EXIT_SAFETY) {
+    /// mark was never reached, else 1 if a run panicked, else 0.
+    pub fn exit_code(&self) -> i32 {
+        let failed = |code| self.failed_codes.contains_key(&code);
+        if failed(EXIT_SAFETY) {
             EXIT_SAFETY
-        } else if codes.contains(&EXIT_LIVENESS) || !self.marks.missing(required).is_empty() {
+        } else if failed(EXIT_LIVENESS) || !self.marks.missing(&self.required).is_empty() {
             EXIT_LIVENESS
-        } else if codes.contains(&EXIT_INTERNAL) {
+        } else if failed(EXIT_INTERNAL) {
             EXIT_INTERNAL
         } else {
             EXIT_PASS

@@ -113,7 +113,7 @@ pub fn soak(args: SoakArgs) -> i32 {
         eprintln!("soak {}", report.progress.line());
     }
     let real = &report.real;
-    print_real_summary(real, &args.target.cluster.brokers);
+    print_real_summary(real, &args.target.brokers);
     let code = match options.keep_topics {
         true => keep_history(&scenario, &broker, &settings, real, real.exit_code()),
         false => real.exit_code(),

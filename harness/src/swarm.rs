@@ -43,9 +43,47 @@ pub fn fault_options(faults: &Faults) -> Vec<DrawnOption> {
         .collect()
 }
 
+/// A drawn option for people: a decimal number shortened by `short_number`,
+/// anything else (integers, names) as it is. The trace keeps the full value.
+pub fn short_option(value: &str) -> String {
+    let decimal = value.contains(['.', 'e', 'E']);
+    match value.parse::<f64>() {
+        Ok(number) if decimal => short_number(number),
+        _ => value.to_string(),
+    }
+}
+
+/// A drawn rate for people: four significant digits, trailing zeros dropped
+/// (`0.3`, not the `0.30000000000000004` that the arithmetic of a draw leaves).
+pub fn short_number(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() {
+        return format!("{value}");
+    }
+    let magnitude = value.abs().log10().floor() as i32;
+    let decimals = usize::try_from(3 - magnitude).unwrap_or(0).min(17);
+    let text = format!("{value:.decimals$}");
+    if !text.contains('.') {
+        return text;
+    }
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drawn_rates_print_with_four_significant_digits() {
+        assert_eq!(short_number(0.1 + 0.2), "0.3");
+        assert_eq!(short_number(0.000_123_456), "0.0001235");
+        assert_eq!(short_number(12.345_67), "12.35");
+        assert_eq!(short_number(1500.0), "1500");
+        assert_eq!(short_number(0.0), "0");
+        assert_eq!(short_number(2.0), "2");
+        assert_eq!(short_option("0.30000000000000004"), "0.3");
+        assert_eq!(short_option("18446744073709551615"), "18446744073709551615");
+        assert_eq!(short_option("murmur2"), "murmur2");
+    }
 
     #[test]
     fn a_seed_draws_one_concrete_scenario_and_other_seeds_differ() {

@@ -13,6 +13,7 @@ mod load;
 mod locate;
 mod phases;
 mod range;
+mod shape;
 mod timeline;
 mod validate;
 mod workload;

@@ -70,6 +70,13 @@ impl Scenario {
     /// Parses and validates a scenario. `origin` names the source in errors
     /// (a path, or `scenarios/files/NAME.toml` for a shipped one).
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+        let problems = crate::shape::table_shape_problems(text);
+        if !problems.is_empty() {
+            return Err(ScenarioError::Invalid {
+                origin: origin.to_string(),
+                problems,
+            });
+        }
         let scenario: Scenario =
             toml::from_str(text).map_err(|error| toml_error(origin, text, &error))?;
         scenario

@@ -90,6 +90,34 @@ pub enum RealError {
     HistoryFile { path: String, error: String },
     #[error("could not start a thread: {0}")]
     Thread(#[from] std::io::Error),
+    #[error("no broker of --brokers {bootstrap} answered within {timeout_ms} ms ({error}); check that a broker runs and listens there, that the listener it advertises is reachable from this machine, and any security settings (-X security.protocol=..., sasl.*)")]
+    Unreachable {
+        bootstrap: String,
+        timeout_ms: u64,
+        error: String,
+    },
+}
+
+/// How long the first contact with an external cluster may take before the run
+/// gives up and says which bootstrap list did not answer.
+pub const PROBE_TIMEOUT_MS: u64 = 10_000;
+
+impl ClientSettings {
+    /// Asks the cluster for its metadata once, so that a wrong `--brokers` is
+    /// reported as such, naming the list, rather than as a timeout deep in a run.
+    pub fn probe(&self) -> Result<(), RealError> {
+        use rdkafka::consumer::{BaseConsumer, Consumer as _};
+        let unreachable = |error: String| RealError::Unreachable {
+            bootstrap: self.bootstrap.clone(),
+            timeout_ms: PROBE_TIMEOUT_MS,
+            error,
+        };
+        let consumer: BaseConsumer = self.base().create()?;
+        consumer
+            .fetch_metadata(None, std::time::Duration::from_millis(PROBE_TIMEOUT_MS))
+            .map_err(|error| unreachable(error.to_string()))?;
+        Ok(())
+    }
 }
 
 /// What a real run is told besides the scenario.
@@ -153,6 +181,26 @@ pub struct ClientSettings {
 }
 
 impl ClientSettings {
+    /// Checks the user's librdkafka settings one by one, as librdkafka itself
+    /// would when a client is created: an unknown name or an invalid value is
+    /// reported with its key, before anything connects.
+    pub fn validate(extra: &[(String, String)]) -> Result<(), String> {
+        for (key, value) in extra {
+            let mut config = ClientConfig::new();
+            config.set(key, value);
+            if let Err(error) = config.create_native_config() {
+                let reason = match &error {
+                    rdkafka::error::KafkaError::ClientConfig(_, description, _, _) => {
+                        description.clone()
+                    }
+                    other => other.to_string(),
+                };
+                return Err(format!("librdkafka setting {key}={value}: {reason}"));
+            }
+        }
+        Ok(())
+    }
+
     /// `base` (one of `client::base_config`, `producer_config`) with the user's settings on top.
     pub fn apply(&self, mut config: ClientConfig) -> ClientConfig {
         for (key, value) in &self.extra {
@@ -264,7 +312,10 @@ fn run_real_with(
     };
     let admin: Option<AdminClient<DefaultClientContext>> = match broker {
         BrokerUnderTest::Mock(_) => None,
-        BrokerUnderTest::External(_) => Some(settings.base().create()?),
+        BrokerUnderTest::External(_) => {
+            settings.probe()?;
+            Some(settings.base().create()?)
+        }
     };
     let mut phases = Vec::new();
     let watch = Stopwatch::start();

@@ -67,7 +67,7 @@ pub fn unrealized_faults(scenario: &Scenario, seed: u64, can_grow_topics: bool) 
         .rates()
         .iter()
         .filter(|(name, rate)| *rate > 0.0 && !REALIZED_RATES.contains(name))
-        .map(|(name, rate)| format!("{name}={rate}"))
+        .map(|(name, rate)| format!("{name}={}", marlow_harness::swarm::short_number(*rate)))
         .collect();
     names.extend(
         faults
