@@ -1,6 +1,6 @@
 //! Determinism: the same (scenario, seed, build) gives the same trace hash,
-//! twice in one process and in two separate processes; different seeds give
-//! different schedules.
+//! twice in one process and in two separate processes, and the same steps one
+//! by one; different seeds give different schedules.
 
 use marlow_tests::{run_seed, scenario};
 use std::process::Command;
@@ -24,6 +24,29 @@ fn same_seed_same_hash_in_one_process() {
             hash_of(name, seed),
             "{name} seed {seed}"
         );
+    }
+}
+
+/// The step-by-step self-check (`sweep --check-determinism`) on a sample of
+/// chaos and hunt seeds: every step of each run, produced contents included,
+/// the same twice.
+#[test]
+fn chaos_and_hunt_seeds_run_the_same_step_by_step() {
+    use marlow_sim::determinism::check_determinism;
+    use marlow_sim::run::RunOptions;
+    for (name, seeds) in [("chaos", 0..6), ("hunt", 0..6)] {
+        let scenario = scenario(name, None);
+        for seed in seeds {
+            let options = RunOptions {
+                seed,
+                ..RunOptions::default()
+            };
+            match check_determinism(&scenario, &options) {
+                Ok(Ok(report)) => assert!(report.trace_steps > 0),
+                Ok(Err(divergence)) => panic!("{name}: {divergence}"),
+                Err(failure) => panic!("{name} seed {seed}: {failure}"),
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! What `marlow` prints: a run's summary, a violation with the history that
 //! led to it and the one line that replays it, and a sweep's table.
 
+use crate::commands::EXIT_DETERMINISM;
 use crate::seed_line::SeedLine;
 use marlow_model::Mark;
 use marlow_model::MarkDesign;
@@ -171,6 +172,8 @@ pub struct SweepTable {
     /// Seeds whose run panicked (an internal assertion), counted apart from
     /// invariant violations: they are bugs in the harness or a design's asserts.
     internal: u64,
+    /// Seeds that ran differently twice (`--check-determinism`).
+    nondeterministic: u64,
     simulated_us: u64,
     marks: MarkTally,
     required: Vec<Mark>,
@@ -209,6 +212,10 @@ impl SweepTable {
                     .map_or_else(|_| code.clone(), |invariant| invariant.to_string());
                 *self.by_invariant.entry(name.clone()).or_default() += 1;
                 format!("{name}: {message}")
+            }
+            None if line.exit_code == EXIT_DETERMINISM => {
+                self.nondeterministic += 1;
+                message.to_string()
             }
             None => {
                 self.internal += 1;
@@ -271,6 +278,10 @@ impl SweepTable {
         if self.internal > 0 {
             let label = "internal assertion (the run panicked)";
             wl!(w, "    {label:<40} {} seeds", self.internal);
+        }
+        if self.nondeterministic > 0 {
+            let label = "determinism (two runs differed)";
+            wl!(w, "    {label:<40} {} seeds", self.nondeterministic);
         }
         if self.skipped > 0 {
             wl!(
@@ -352,11 +363,14 @@ impl SweepTable {
         }
     }
 
-    /// 3 if any seed broke safety, else 4 if any broke liveness or a required
-    /// mark was never reached, else 1 if a run panicked, else 0.
+    /// 5 if a seed ran differently twice (no other verdict can be trusted
+    /// then), else 3 if any seed broke safety, else 4 if any broke liveness or
+    /// a required mark was never reached, else 1 if a run panicked, else 0.
     pub fn exit_code(&self) -> i32 {
         let failed = |code| self.failed_codes.contains_key(&code);
-        if failed(EXIT_SAFETY) {
+        if failed(EXIT_DETERMINISM) {
+            EXIT_DETERMINISM
+        } else if failed(EXIT_SAFETY) {
             EXIT_SAFETY
         } else if failed(EXIT_LIVENESS) || !self.marks.missing(&self.required).is_empty() {
             EXIT_LIVENESS

@@ -3,7 +3,9 @@
 //! needs (verdict, invariants, marks, required marks, repro), so that shards
 //! merged make the same table as one sweep.
 
+use crate::commands::EXIT_DETERMINISM;
 use crate::report::repro_line;
+use marlow_sim::determinism::Divergence;
 use marlow_sim::panics::InternalFailure;
 use marlow_sim::run::{Judged, RunReport, EXIT_INTERNAL, EXIT_LIVENESS, EXIT_PASS, EXIT_SAFETY};
 use serde::{Deserialize, Serialize};
@@ -110,6 +112,33 @@ impl SeedLine {
             required_marks: context.required_marks.clone(),
             options: BTreeMap::new(),
             repro: repro_line(context.scenario_arg, seed, context.design),
+            wall_ms,
+        }
+    }
+
+    /// A seed that ran differently twice (`--check-determinism`): exit 5.
+    pub fn of_divergence(
+        context: &LineContext<'_>,
+        divergence: &Divergence,
+        wall_ms: u64,
+    ) -> SeedLine {
+        SeedLine {
+            scenario: context.scenario_name.to_string(),
+            design: context.design.to_string(),
+            seed: divergence.seed,
+            verdict: "determinism".to_string(),
+            exit_code: EXIT_DETERMINISM,
+            invariant: None,
+            message: Some(divergence.to_string()),
+            invariants: Vec::new(),
+            trace_hash: divergence.hashes.0.map(|hash| hash.to_string()),
+            trace_steps: divergence.step.unwrap_or(0),
+            simulated_us: 0,
+            stopped_early: false,
+            marks: BTreeMap::new(),
+            required_marks: context.required_marks.clone(),
+            options: BTreeMap::new(),
+            repro: repro_line(context.scenario_arg, divergence.seed, context.design),
             wall_ms,
         }
     }

@@ -9,6 +9,7 @@ use crate::seed_line::{LineContext, SeedLine};
 use crate::seeds::{parse_seed_range, parse_shard, SeedDealer, SeedRange, Shard};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use marlow_sim::determinism::{check_determinism, Divergence};
 use marlow_sim::panics::InternalFailure;
 use marlow_sim::run::{design_name, run_catching, RunOptions, RunReport};
 use std::io::Write as _;
@@ -52,6 +53,10 @@ pub struct SweepArgs {
     /// Output: `text` (the table) or `json` (one line per seed).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Run every seed twice and compare the runs step by step; a seed whose
+    /// runs differ fails with the first differing step (exit 5).
+    #[arg(long)]
+    pub check_determinism: bool,
 }
 
 pub fn sweep(args: SweepArgs) -> i32 {
@@ -106,7 +111,13 @@ pub fn sweep(args: SweepArgs) -> i32 {
             run_to_end: args.run_to_end,
             ..RunOptions::default()
         };
-        timed(|| run_catching(&scenario, &options))
+        timed(|| match args.check_determinism {
+            false => run_catching(&scenario, &options).map(|report| SeedRun::Ran(Box::new(report))),
+            true => check_determinism(&scenario, &options).map(|checked| match checked {
+                Ok(report) => SeedRun::Ran(Box::new(report)),
+                Err(divergence) => SeedRun::Diverged(divergence),
+            }),
+        })
     };
     let json = args.format == Format::Json;
     let plan = SweepPlan {
@@ -144,7 +155,14 @@ pub struct SweepPlan {
     pub max_failures: Option<u64>,
 }
 
-type SeedRun = (Result<RunReport, InternalFailure>, std::time::Duration);
+/// One seed's run: a report, or with `--check-determinism` the first step
+/// where its two runs differed.
+pub enum SeedRun {
+    Ran(Box<RunReport>),
+    Diverged(Divergence),
+}
+
+type TimedSeedRun = (Result<SeedRun, InternalFailure>, std::time::Duration);
 
 /// Runs the seeds of `plan` on `plan.jobs` threads (parallel across seeds,
 /// never within one) and gathers the results. A seed whose run panicked is a
@@ -154,7 +172,7 @@ pub fn sweep_seeds(
     plan: &SweepPlan,
     context: &LineContext<'_>,
     required: &[marlow_model::Mark],
-    run_seed: &(dyn Fn(u64) -> SeedRun + Sync),
+    run_seed: &(dyn Fn(u64) -> TimedSeedRun + Sync),
     progress: impl Fn(&SweepTable, &SeedLine) + Sync,
 ) -> SweepTable {
     let dealer = SeedDealer::new(plan.seeds);
@@ -170,7 +188,10 @@ pub fn sweep_seeds(
                     let (result, wall) = run_seed(seed);
                     let wall_ms = u64::try_from(wall.as_millis()).unwrap_or(u64::MAX);
                     let line = match &result {
-                        Ok(report) => SeedLine::of_run(context, report, wall_ms),
+                        Ok(SeedRun::Ran(report)) => SeedLine::of_run(context, report, wall_ms),
+                        Ok(SeedRun::Diverged(divergence)) => {
+                            SeedLine::of_divergence(context, divergence, wall_ms)
+                        }
                         Err(failure) => SeedLine::of_panic(context, seed, failure, wall_ms),
                     };
                     let mut table = table
@@ -226,18 +247,18 @@ mod tests {
         }
     }
 
-    fn planted(scenario: &Scenario, seed: u64, failing: &[u64]) -> SeedRun {
+    fn planted(scenario: &Scenario, seed: u64, failing: &[u64]) -> TimedSeedRun {
         timed(|| {
             catch(|| {
                 // An internal assertion that breaks on some seeds only.
                 assert!(!failing.contains(&seed), "planted assertion on seed {seed}");
-                marlow_sim::run::run(
+                SeedRun::Ran(Box::new(marlow_sim::run::run(
                     scenario,
                     &RunOptions {
                         seed,
                         ..RunOptions::default()
                     },
-                )
+                )))
             })
         })
     }

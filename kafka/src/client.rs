@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::topic_partition_list::TopicPartitionList;
@@ -153,10 +153,26 @@ pub fn send(
     if let Some(partition) = partition {
         record = record.partition(partition);
     }
-    producer
-        .send(record)
-        .map_err(|(e, _)| ClientError::Kafka(e))
+    // A full local queue (more records in flight than `queue.buffering.max.messages`)
+    // is back-pressure, not failure: serve delivery reports and try again.
+    let deadline = Deadline::after_ms(CLIENT_TIMEOUT_MS);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned))
+                if !deadline.passed() =>
+            {
+                record = returned;
+                producer.poll(Duration::from_millis(QUEUE_FULL_BACKOFF_MS));
+            }
+            Err((error, _)) => return Err(ClientError::Kafka(error)),
+        }
+    }
 }
+
+/// How long `send` serves delivery reports before retrying a record refused by a
+/// full local queue.
+const QUEUE_FULL_BACKOFF_MS: u64 = 5;
 
 /// Flushes and returns the delivery reports, failing on the first failed delivery.
 pub fn flush_deliveries(producer: &LoggedProducer) -> Result<Vec<Delivery>, ClientError> {

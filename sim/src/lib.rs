@@ -5,6 +5,7 @@
 //! the paths they had before they moved there.
 
 pub mod cluster;
+pub mod determinism;
 pub mod panics;
 pub mod run;
 pub mod scheduler;

@@ -33,6 +33,10 @@ pub struct RunOptions {
     /// what follows it, or to judge coverage marks); by default a run stops
     /// there.
     pub run_to_end: bool,
+    /// Tests only: plant a determinism bug from this trace step on (see
+    /// `world/content.rs`), to show `check_determinism` naming the step.
+    #[doc(hidden)]
+    pub plant_unordered_content_from_step: Option<u64>,
 }
 
 pub struct RunReport {
@@ -70,6 +74,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
     let until = options.trace_until_us.unwrap_or(u64::MAX);
     let mut world = World::new(scenario, options.seed, options.readable_trace_lines, until);
     world.stop_at_first_safety_violation = !options.run_to_end;
+    world.plant_unordered_content_from_step = options.plant_unordered_content_from_step;
     let simulated_us = world.run();
     let stopped_early = !world.ended;
     // Checked online as the run went, against the drawn scenario (a `[hunt]`

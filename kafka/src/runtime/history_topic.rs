@@ -142,6 +142,41 @@ pub fn read_client_history(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::broker::noida_or_skip;
+    use marlow_model::{ClientId, CommandId};
+
+    /// A long soak's history is more records than the producer's local queue
+    /// holds: writing it must wait for room, not fail with QueueFull (a 1-hour
+    /// soak's `--keep` did). The queue is shrunk here to make it happen.
+    #[test]
+    fn a_history_longer_than_the_producer_queue_is_written_whole() {
+        let Some(broker) = noida_or_skip("history_topic").expect("noida-db starts") else {
+            return;
+        };
+        let settings = ClientSettings {
+            bootstrap: broker.bootstrap_servers(),
+            extra: vec![("queue.buffering.max.messages".to_string(), "10".to_string())],
+        };
+        let ns = RunNamespace::new("queuefull").expect("valid run id");
+        let mut history = History::default();
+        for seq in 0..500u64 {
+            let client = ClientId(u32::try_from(seq % 7).expect("small"));
+            let command = CommandId { client, seq };
+            history.push(
+                seq * 10,
+                Step::ClientTimeout {
+                    client,
+                    command,
+                    attempt: 0,
+                },
+            );
+        }
+        let written = keep_client_history(&settings, &ns, b"{}", &history)
+            .expect("the whole history is written");
+        assert_eq!(written, 500);
+        let read = read_client_history(&settings, &ns).expect("read back");
+        assert_eq!(read.entries.len(), 500);
+    }
 
     #[test]
     fn only_committed_records_and_the_end_stay_out_of_the_history_topic() {

@@ -130,10 +130,7 @@ impl World {
             .ok()?;
         let record = NewRecord::new(Some(Bytes::from(key)), Some(Bytes::from(value)));
         let batch = ProduceBatch::plain(vec![record]);
-        let ack = self
-            .cluster
-            .produce(topics::COMMANDS, partition, batch, now)
-            .ok()?;
+        let ack = self.produce(topics::COMMANDS, partition, batch, now).ok()?;
         Some((partition, ack.base_offset))
     }
 

@@ -118,4 +118,11 @@ pub enum AbortStage {
 pub enum TraceStep<'a> {
     Fire(&'a SimEvent),
     Draw(&'a Choice),
+    /// A produce request, with a digest of what its records say (content.rs).
+    Produce {
+        topic: &'a str,
+        partition: u32,
+        records: u32,
+        content: u64,
+    },
 }

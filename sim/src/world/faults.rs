@@ -209,9 +209,7 @@ impl World {
             let length = self.fault_rng.random_range(1..24);
             let bytes: Vec<u8> = (0..length).map(|_| self.fault_rng.random()).collect();
             let record = NewRecord::new(Some(Bytes::from_static(b"0")), Some(Bytes::from(bytes)));
-            let produced =
-                self.cluster
-                    .produce(topic, partition, ProduceBatch::plain(vec![record]), now);
+            let produced = self.produce(topic, partition, ProduceBatch::plain(vec![record]), now);
             // Garbage from the fault plan is input like a client's: S6 must see
             // it, or a build that silently drops it passes.
             if let Ok(ack) = produced {

@@ -6,6 +6,7 @@
 
 mod abortable;
 mod atm;
+pub mod content;
 pub mod events;
 mod faults;
 mod halt;
@@ -62,6 +63,10 @@ pub struct World {
     /// End the run at the first safety violation (the default: what follows it
     /// judges nothing new, and a sweep of failing seeds is cheaper).
     pub(crate) stop_at_first_safety_violation: bool,
+    /// A test's planted determinism bug (content.rs): from this trace step on,
+    /// produced contents depend on a `HashMap`'s order. Always `None` outside
+    /// the test that shows `--check-determinism` catching it.
+    pub(crate) plant_unordered_content_from_step: Option<u64>,
     pub trace: Trace,
     pub counters: Counters,
     /// Coverage marks hit so far (counters only: they never steer the run).
@@ -123,6 +128,7 @@ impl World {
             history: History::new(),
             suite: CheckSuite::new(&check_config),
             stop_at_first_safety_violation: true,
+            plant_unordered_content_from_step: None,
             trace,
             counters: Counters::default(),
             marks: MarkCounts::default(),

@@ -220,9 +220,7 @@ impl World {
         };
         let now = self.scheduler.now_us();
         for (topic, partition, record) in self.batch_records(i, &batch) {
-            let produced =
-                self.cluster
-                    .produce(&topic, partition, ProduceBatch::plain(vec![record]), now);
+            let produced = self.produce(&topic, partition, ProduceBatch::plain(vec![record]), now);
             assert!(
                 produced.is_ok() || !self.cluster.is_up(),
                 "plain produce failed: {produced:?}"
@@ -266,7 +264,7 @@ impl World {
                     return Err(ClusterError::TransactionAbortable("produce failed"));
                 }
                 let stamped = session.batch(&topic, partition, vec![record]);
-                self.cluster.produce(&topic, partition, stamped, now)?;
+                self.produce(&topic, partition, stamped, now)?;
                 touched.push(TopicPartition::new(&topic, partition));
             }
             let metadata = ConsumerGroupMetadata::member(APP_GROUP, &member, generation);
