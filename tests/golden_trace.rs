@@ -46,9 +46,7 @@ fn golden_run_trace_is_stable() {
         &RunOptions {
             seed: 42,
             readable_trace_lines: 10_000,
-            trace_until_us: None,
-            run_to_end: false,
-            plant_unordered_content_from_step: None,
+            ..RunOptions::default()
         },
     );
     assert!(

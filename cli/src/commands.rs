@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// run stops there).
     #[arg(long)]
     pub run_to_end: bool,
+    /// Stop the run after N steps with a liveness verdict that names what ran
+    /// away (default: a budget derived from the scenario's size and length).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_steps: Option<u64>,
 }
 
 #[derive(Args)]
@@ -55,6 +59,10 @@ pub struct ReproArgs {
     /// How many trace lines to keep and print with --trace.
     #[arg(long, default_value_t = 60)]
     pub trace_lines: usize,
+    /// Stop the run after N steps with a liveness verdict that names what ran
+    /// away (default: a budget derived from the scenario's size and length).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_steps: Option<u64>,
 }
 
 /// Loads and validates the scenario, applying `--design`. Prints the error
@@ -143,6 +151,7 @@ pub fn run(args: RunArgs) -> i32 {
     let options = RunOptions {
         seed: args.seed,
         run_to_end: args.run_to_end,
+        max_steps: args.max_steps,
         ..RunOptions::default()
     };
     let history = match open_history(args.history.as_ref()) {
@@ -189,6 +198,7 @@ pub fn repro(args: ReproArgs) -> i32 {
     };
     let first_options = RunOptions {
         seed: args.seed,
+        max_steps: args.max_steps,
         ..RunOptions::default()
     };
     let history = match open_history(args.history.as_ref()) {

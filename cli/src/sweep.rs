@@ -57,6 +57,10 @@ pub struct SweepArgs {
     /// runs differ fails with the first differing step (exit 5).
     #[arg(long)]
     pub check_determinism: bool,
+    /// Stop the run after N steps with a liveness verdict that names what ran
+    /// away (default: a budget derived from the scenario's size and length).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_steps: Option<u64>,
 }
 
 pub fn sweep(args: SweepArgs) -> i32 {
@@ -109,6 +113,7 @@ pub fn sweep(args: SweepArgs) -> i32 {
         let options = RunOptions {
             seed,
             run_to_end: args.run_to_end,
+            max_steps: args.max_steps,
             ..RunOptions::default()
         };
         timed(|| match args.check_determinism {

@@ -33,6 +33,8 @@ pub struct RunOptions {
     /// what follows it, or to judge coverage marks); by default a run stops
     /// there.
     pub run_to_end: bool,
+    /// Overrides the scenario's step budget (`world/budget.rs`).
+    pub max_steps: Option<u64>,
     /// Tests only: plant a determinism bug from this trace step on (see
     /// `world/content.rs`), to show `check_determinism` naming the step.
     #[doc(hidden)]
@@ -75,12 +77,16 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
     let mut world = World::new(scenario, options.seed, options.readable_trace_lines, until);
     world.stop_at_first_safety_violation = !options.run_to_end;
     world.plant_unordered_content_from_step = options.plant_unordered_content_from_step;
+    if let Some(max_steps) = options.max_steps {
+        world.step_budget = max_steps;
+    }
     let simulated_us = world.run();
     let stopped_early = !world.ended;
     // Checked online as the run went, against the drawn scenario (a `[hunt]`
     // seed's bounds are its own); a run stops at its first safety violation.
     let entries_checked = world.suite.entries_observed();
-    let violations = world.take_violations();
+    let mut violations = world.take_violations();
+    violations.extend(world.budget_stop.take());
     RunReport {
         scenario: scenario.name.clone(),
         design: design_name(scenario),

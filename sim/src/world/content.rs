@@ -48,6 +48,14 @@ impl World {
                 content ^= planted_hash_order();
             }
         }
+        for record in &batch.records {
+            self.produced.count(topic, record.key.as_deref());
+            let bytes = record.value.as_ref().map_or(0, |value| value.len());
+            if bytes > super::budget::MAX_RECORD_BYTES && self.oversized_record.is_none() {
+                let topic = topic.to_string();
+                self.oversized_record = Some(super::budget::Exceeded::RecordSize { topic, bytes });
+            }
+        }
         let records = u32::try_from(batch.records.len()).expect("a batch holds few records");
         self.trace.record(
             now_us,

@@ -6,6 +6,7 @@
 
 mod abortable;
 mod atm;
+pub mod budget;
 pub mod content;
 pub mod events;
 mod faults;
@@ -67,6 +68,16 @@ pub struct World {
     /// produced contents depend on a `HashMap`'s order. Always `None` outside
     /// the test that shows `--check-determinism` catching it.
     pub(crate) plant_unordered_content_from_step: Option<u64>,
+    /// Steps this run may fire (budget.rs), and the steps fired so far at the
+    /// current instant, as (time, count).
+    pub(crate) step_budget: u64,
+    pub(crate) instant: (u64, u64),
+    /// Produces by topic and key, to name what ran away when a budget stops the run.
+    pub(crate) produced: budget::ProduceTally,
+    /// The verdict of a run that a budget stopped.
+    pub budget_stop: Option<Violation>,
+    /// A produce past `budget::MAX_RECORD_BYTES`, seen at the next step.
+    pub(crate) oversized_record: Option<budget::Exceeded>,
     pub trace: Trace,
     pub counters: Counters,
     /// Coverage marks hit so far (counters only: they never steer the run).
@@ -129,6 +140,11 @@ impl World {
             suite: CheckSuite::new(&check_config),
             stop_at_first_safety_violation: true,
             plant_unordered_content_from_step: None,
+            step_budget: budget::step_budget(scenario),
+            instant: (0, 0),
+            produced: budget::ProduceTally::default(),
+            budget_stop: None,
+            oversized_record: None,
             trace,
             counters: Counters::default(),
             marks: MarkCounts::default(),
@@ -260,6 +276,10 @@ impl World {
             self.trace.record(at_us, &TraceStep::Fire(&event));
             self.handle(event);
             if self.ended {
+                break;
+            }
+            if let Some(exceeded) = self.over_budget(at_us) {
+                self.budget_stop = Some(self.budget_violation(exceeded));
                 break;
             }
             if self.stop_at_first_safety_violation && self.safety_violated() {

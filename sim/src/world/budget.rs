@@ -1,0 +1,252 @@
+//! Run budgets, so that no run can take the machine: a step budget derived
+//! from the scenario (overridable with `--max-steps`), and a limit on the
+//! steps fired at one simulated instant (a zero-latency loop never lets time
+//! move). A run that exceeds one stops with a liveness verdict that names the
+//! budget and what ran away: the topic (and account) that took the produces.
+
+use super::World;
+use marlow_harness::check::Violation;
+use marlow_model::codec::decode_account_key;
+use marlow_model::task::topics;
+use marlow_scenarios::{Invariant, Scenario};
+use std::collections::BTreeMap;
+
+/// Kafka's default `message.max.bytes` (1 MiB plus a batch header): a broker
+/// refuses a larger record, so a design whose records grow past it is stopped.
+pub const MAX_RECORD_BYTES: usize = 1_048_588;
+/// No honest run fires this many events at one simulated microsecond.
+pub const MAX_STEPS_AT_ONE_INSTANT: u64 = 1_000_000;
+/// Steps a command may take (its sends, deliveries, produces, commits and
+/// retries), two orders of magnitude above what honest commands take (about 15).
+const STEPS_PER_COMMAND: u64 = 1_000;
+/// Steps per partition owner per simulated second (polls, heartbeats, commits).
+const STEPS_PER_OWNER_SECOND: u64 = 20_000;
+/// Distinct (topic, key) pairs the runaway tally keeps; keys beyond are counted
+/// by topic only.
+const MAX_TALLIED_KEYS: usize = 100_000;
+
+/// The step budget of a scenario: generous for what it should do (every
+/// client sending as fast as its shortest think time allows, each command
+/// taking `STEPS_PER_COMMAND`), small enough that a runaway stops.
+pub fn step_budget(scenario: &Scenario) -> u64 {
+    let seconds = scenario.phases.max_simulated_ms.div_ceil(1_000).max(1);
+    let think_min_us = scenario.workload.think_time_us.min.max(100);
+    let commands_per_client_second = 1_000_000 / think_min_us + 1;
+    let commands = u64::from(scenario.workload.clients)
+        .saturating_mul(commands_per_client_second)
+        .saturating_mul(seconds)
+        .saturating_add(u64::from(scenario.workload.accounts));
+    let owners = u64::from(scenario.cluster.app_instances) * u64::from(scenario.cluster.partitions);
+    commands
+        .saturating_mul(STEPS_PER_COMMAND)
+        .saturating_add(
+            owners
+                .saturating_mul(STEPS_PER_OWNER_SECOND)
+                .saturating_mul(seconds),
+        )
+        .saturating_add(1_000_000)
+}
+
+/// The most produced topic, its count, and its most produced key with its count.
+type Runaway<'a> = (&'a str, u64, Option<(&'a [u8], u64)>);
+
+/// What was produced, by topic and by (topic, key): who ran away.
+#[derive(Default)]
+pub struct ProduceTally {
+    by_topic: BTreeMap<String, u64>,
+    by_key: BTreeMap<(String, Vec<u8>), u64>,
+}
+
+impl ProduceTally {
+    pub fn count(&mut self, topic: &str, key: Option<&[u8]>) {
+        *self.by_topic.entry(topic.to_string()).or_default() += 1;
+        let Some(key) = key else {
+            return;
+        };
+        let tallied = (topic.to_string(), key.to_vec());
+        if self.by_key.len() < MAX_TALLIED_KEYS || self.by_key.contains_key(&tallied) {
+            *self.by_key.entry(tallied).or_default() += 1;
+        }
+    }
+
+    /// The topic with the most produces, and the key with the most on it.
+    fn top(&self) -> Option<Runaway<'_>> {
+        let (topic, count) = self.by_topic.iter().max_by_key(|(_, count)| **count)?;
+        let key = self
+            .by_key
+            .iter()
+            .filter(|((t, _), _)| t == topic)
+            .max_by_key(|(_, count)| **count)
+            .map(|((_, key), count)| (key.as_slice(), *count));
+        Some((topic.as_str(), *count, key))
+    }
+}
+
+/// Which budget a run exceeded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exceeded {
+    Steps {
+        budget: u64,
+    },
+    OneInstant {
+        at_us: u64,
+    },
+    /// A record of `bytes` bytes was produced to `topic`.
+    RecordSize {
+        topic: String,
+        bytes: usize,
+    },
+}
+
+impl World {
+    /// Counts the step just fired; returns the budget it exceeded, if any.
+    pub(crate) fn over_budget(&mut self, at_us: u64) -> Option<Exceeded> {
+        if let Some(exceeded) = self.oversized_record.take() {
+            return Some(exceeded);
+        }
+        if self.instant.0 == at_us {
+            self.instant.1 += 1;
+        } else {
+            self.instant = (at_us, 1);
+        }
+        if self.instant.1 > MAX_STEPS_AT_ONE_INSTANT {
+            return Some(Exceeded::OneInstant { at_us });
+        }
+        (self.trace.steps() > self.step_budget).then_some(Exceeded::Steps {
+            budget: self.step_budget,
+        })
+    }
+
+    /// The verdict of a run stopped by a budget: L3 when re-enqueues (produces
+    /// to `commands` beyond the clients' own sends) ran away, else L1.
+    pub(crate) fn budget_violation(&self, exceeded: Exceeded) -> Violation {
+        let budget = match exceeded {
+            Exceeded::Steps { budget } => {
+                format!("its step budget ({budget} steps; --max-steps sets another)")
+            }
+            Exceeded::RecordSize { topic, bytes } => format!(
+                "its record-size budget: a record of {bytes} bytes to `{topic}`, past Kafka's default message.max.bytes ({MAX_RECORD_BYTES}), which a broker refuses; a state that grows with every command"
+            ),
+            Exceeded::OneInstant { at_us } => format!(
+                "{MAX_STEPS_AT_ONE_INSTANT} steps at one instant (t={}.{:06} s): a zero-delay loop",
+                at_us / 1_000_000,
+                at_us % 1_000_000
+            ),
+        };
+        let sent = self.counters.commands_sent + self.counters.resubmissions;
+        let mut invariant = Invariant::L1;
+        let runaway = match self.produced.top() {
+            None => "nothing was produced".to_string(),
+            Some((topic, count, key)) => {
+                let on_key = key.map_or(String::new(), |(key, on_key)| {
+                    match decode_account_key(key) {
+                        Ok(account) => format!("; {account} took {on_key} of its {count} records"),
+                        Err(_) => format!("; key {key:?} took {on_key} of its {count} records"),
+                    }
+                });
+                let input = self.input_topic_names.contains(&topic) || topic == topics::COMMANDS;
+                if input && count > sent.saturating_mul(2) {
+                    invariant = Invariant::L3;
+                    format!(
+                        "retry traffic did not drain: {} re-enqueues to `{topic}` beyond the clients' {sent} sends{on_key}",
+                        count - sent
+                    )
+                } else {
+                    format!("the most produced topic was `{topic}`: {count} records{on_key}")
+                }
+            }
+        };
+        Violation::at_seq(
+            invariant,
+            self.history.len() as u64,
+            self.scheduler.now_us(),
+            format!("the run was stopped by {budget}; {runaway}"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tally_names_the_topic_and_key_that_ran_away() {
+        let mut tally = ProduceTally::default();
+        tally.count("events", Some(b"a"));
+        for _ in 0..5 {
+            tally.count("commands", Some(b"b"));
+        }
+        tally.count("commands", Some(b"c"));
+        let (topic, count, key) = tally.top().expect("something was produced");
+        assert_eq!((topic, count), ("commands", 6));
+        assert_eq!(key, Some((&b"b"[..], 5)));
+    }
+
+    #[test]
+    fn the_step_budget_grows_with_the_scenario() {
+        let small = Scenario::load_named("chaos").expect("shipped");
+        let mut large = small.clone();
+        large.workload.clients *= 10;
+        assert!(step_budget(&large) > step_budget(&small));
+        assert!(step_budget(&small) >= 1_000_000, "room for an honest run");
+    }
+}
+
+#[cfg(test)]
+mod runaway_tests {
+    use crate::run::{run, RunOptions};
+    use marlow_scenarios::{Invariant, MinMax, Scenario};
+
+    /// W5's retry storm with no broker latency: stopped by a step budget, the
+    /// verdict is L3 and names the retry traffic and the account it is on.
+    /// (The default budget is far larger: the seed design's per-command cost
+    /// grows with its state, see the issue-11 note.)
+    #[test]
+    fn a_zero_latency_retry_storm_is_stopped_on_l3_naming_its_account() {
+        let mut scenario = Scenario::load_named("w5-retry-storm").expect("shipped");
+        scenario.cluster.broker_latency_us = MinMax::new(0, 0);
+        let options = RunOptions {
+            max_steps: Some(20_000),
+            ..RunOptions::default()
+        };
+        let report = run(&scenario, &options);
+        let violation = report.violations.last().expect("a verdict");
+        assert_eq!(violation.invariant, Invariant::L3, "{}", violation.message);
+        for part in [
+            "step budget (20000 steps",
+            "retry traffic did not drain",
+            "account 0",
+        ] {
+            assert!(
+                violation.message.contains(part),
+                "{part}: {}",
+                violation.message
+            );
+        }
+        assert!(report.stopped_early);
+    }
+
+    /// An explicit step budget stops any run at that step.
+    #[test]
+    fn max_steps_stops_a_run_with_a_verdict() {
+        let scenario = Scenario::load_named("chaos").expect("shipped");
+        let report = run(
+            &scenario,
+            &RunOptions {
+                max_steps: Some(500),
+                ..RunOptions::default()
+            },
+        );
+        // The budget is checked after each fired event; the produces and draws
+        // it made count as steps too.
+        let steps = report.trace_steps;
+        assert!(steps > 500 && steps < 1_000, "{steps}");
+        let violation = report.violations.last().expect("a verdict");
+        assert!(
+            violation.message.contains("step budget (500 steps"),
+            "{}",
+            violation.message
+        );
+        assert!(violation.invariant.is_liveness());
+    }
+}
