@@ -8,7 +8,6 @@ use crate::report::SweepTable;
 use crate::seed_line::SeedLine;
 use crate::sweep::Format;
 use clap::Args;
-use marlow_model::Mark;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::PathBuf;
@@ -52,11 +51,7 @@ pub fn merge(args: MergeArgs) -> i32 {
         eprintln!("error: the files hold no seed line");
         return EXIT_USAGE;
     };
-    let required: Vec<Mark> = Mark::ALL
-        .into_iter()
-        .filter(|mark| first.required_marks.iter().any(|name| name == mark.name()))
-        .collect();
-    let mut table = SweepTable::new(&required);
+    let mut table = SweepTable::new(&first.required_marks);
     let mut wall_ms = 0u64;
     for line in lines.values() {
         table.add(line);

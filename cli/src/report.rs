@@ -193,10 +193,8 @@ impl SweepTable {
         self.runs += 1;
         self.simulated_us += line.simulated_us;
         let mut counts = MarkCounts::default();
-        for (name, count) in &line.marks {
-            if let Some(mark) = Mark::ALL.into_iter().find(|mark| mark.name() == name) {
-                counts.hit_n(mark, *count);
-            }
+        for (mark, count) in &line.marks {
+            counts.hit_n(*mark, *count);
         }
         self.marks.add(&counts, !line.stopped_early);
         if line.passed() {

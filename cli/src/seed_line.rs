@@ -5,6 +5,7 @@
 
 use crate::commands::EXIT_DETERMINISM;
 use crate::report::repro_line;
+use marlow_model::Mark;
 use marlow_sim::determinism::Divergence;
 use marlow_sim::panics::InternalFailure;
 use marlow_sim::run::{Judged, RunReport, EXIT_INTERNAL, EXIT_LIVENESS, EXIT_PASS, EXIT_SAFETY};
@@ -32,9 +33,9 @@ pub struct SeedLine {
     pub simulated_us: u64,
     /// The run stopped at its first safety violation (marks not judged).
     pub stopped_early: bool,
-    pub marks: BTreeMap<String, u64>,
+    pub marks: BTreeMap<Mark, u64>,
     /// The scenario's `check.required_marks`, judged over the whole sweep.
-    pub required_marks: Vec<String>,
+    pub required_marks: Vec<Mark>,
     /// The options this seed drew (swarm testing), as name and value.
     pub options: BTreeMap<String, String>,
     pub repro: String,
@@ -47,7 +48,7 @@ pub struct LineContext<'a> {
     pub scenario_arg: &'a str,
     pub scenario_name: &'a str,
     pub design: &'a str,
-    pub required_marks: Vec<String>,
+    pub required_marks: Vec<Mark>,
 }
 
 impl SeedLine {
@@ -77,11 +78,7 @@ impl SeedLine {
             trace_steps: report.trace_steps,
             simulated_us: report.simulated_us,
             stopped_early: report.stopped_early,
-            marks: report
-                .marks
-                .iter()
-                .map(|(mark, count)| (mark.name().to_string(), count))
-                .collect(),
+            marks: report.marks.iter().collect(),
             required_marks: context.required_marks.clone(),
             options: report.options.iter().cloned().collect(),
             repro: repro_line(context.scenario_arg, report.seed, context.design),
@@ -132,7 +129,7 @@ impl SeedLine {
             message: Some(divergence.to_string()),
             invariants: Vec::new(),
             trace_hash: divergence.hashes.0.map(|hash| hash.to_string()),
-            trace_steps: divergence.step.unwrap_or(0),
+            trace_steps: 0,
             simulated_us: 0,
             stopped_early: false,
             marks: BTreeMap::new(),

@@ -92,15 +92,11 @@ pub fn sweep(args: SweepArgs) -> i32 {
         (true, _) => Some(1),
         (false, limit) => limit,
     };
-    let required = scenario.check.required_marks.clone();
     let context = LineContext {
         scenario_arg: &args.scenario.scenario,
         scenario_name: &scenario.name,
         design,
-        required_marks: required
-            .iter()
-            .map(|mark| mark.name().to_string())
-            .collect(),
+        required_marks: scenario.check.required_marks.clone(),
     };
     let bar = ProgressBar::new(seeds.len());
     bar.set_style(
@@ -131,7 +127,7 @@ pub fn sweep(args: SweepArgs) -> i32 {
         max_failures,
     };
     let (table, wall) = timed(|| {
-        sweep_seeds(&plan, &context, &required, &run_seed, |table, line| {
+        sweep_seeds(&plan, &context, &run_seed, |table, line| {
             if json {
                 // Printed under the table's lock, so lines never interleave.
                 bar.suspend(|| {
@@ -176,13 +172,12 @@ type TimedSeedRun = (Result<SeedRun, InternalFailure>, std::time::Duration);
 pub fn sweep_seeds(
     plan: &SweepPlan,
     context: &LineContext<'_>,
-    required: &[marlow_model::Mark],
     run_seed: &(dyn Fn(u64) -> TimedSeedRun + Sync),
     progress: impl Fn(&SweepTable, &SeedLine) + Sync,
 ) -> SweepTable {
     let dealer = SeedDealer::new(plan.seeds);
     let stop = AtomicBool::new(false);
-    let table = Mutex::new(SweepTable::new(required));
+    let table = Mutex::new(SweepTable::new(&context.required_marks));
     std::thread::scope(|scope| {
         for _ in 0..plan.jobs.max(1) {
             scope.spawn(|| {
@@ -272,7 +267,7 @@ mod tests {
     fn a_panicking_seed_fails_alone_and_the_sweep_goes_on() {
         let scenario = small_scenario();
         let run_seed = |seed: u64| planted(&scenario, seed, &[2]);
-        let table = sweep_seeds(&plan(0, 3, None), &context(), &[], &run_seed, |_, _| {});
+        let table = sweep_seeds(&plan(0, 3, None), &context(), &run_seed, |_, _| {});
         assert_eq!(table.progress_message(), "3 passed, 1 failed");
         assert_eq!(table.exit_code(), EXIT_INTERNAL);
         let line = table.failure(2).expect("seed 2 is listed");
@@ -286,7 +281,6 @@ mod tests {
         let clean = sweep_seeds(
             &plan(0, 3, None),
             &context(),
-            &[],
             &|seed| planted(&scenario, seed, &[]),
             |_, _| {},
         );
@@ -302,7 +296,6 @@ mod tests {
         let table = sweep_seeds(
             &plan(0, 39, Some(2)),
             &context(),
-            &[],
             &|seed| planted(&scenario, seed, &every),
             |_, _| {},
         );
@@ -317,7 +310,6 @@ mod tests {
         let table = sweep_seeds(
             &top,
             &context(),
-            &[],
             &|seed| planted(&scenario, seed, &[]),
             |_, _| {},
         );

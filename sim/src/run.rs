@@ -37,7 +37,7 @@ pub struct RunOptions {
     pub max_steps: Option<u64>,
     /// Tests only: plant a determinism bug from this trace step on (see
     /// `world/content.rs`), to show `check_determinism` naming the step.
-    #[doc(hidden)]
+    #[cfg(test)]
     pub plant_unordered_content_from_step: Option<u64>,
 }
 
@@ -76,7 +76,10 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
     let until = options.trace_until_us.unwrap_or(u64::MAX);
     let mut world = World::new(scenario, options.seed, options.readable_trace_lines, until);
     world.stop_at_first_safety_violation = !options.run_to_end;
-    world.plant_unordered_content_from_step = options.plant_unordered_content_from_step;
+    #[cfg(test)]
+    {
+        world.plant_unordered_content_from_step = options.plant_unordered_content_from_step;
+    }
     if let Some(max_steps) = options.max_steps {
         world.step_budget = max_steps;
     }

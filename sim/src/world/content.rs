@@ -42,7 +42,9 @@ impl World {
         batch: ProduceBatch,
         now_us: u64,
     ) -> Result<ProduceAck, ClusterError> {
+        #[allow(unused_mut)] // only the test build plants into it
         let mut content = content_digest(&batch.records);
+        #[cfg(test)]
         if let Some(from_step) = self.plant_unordered_content_from_step {
             if self.trace.steps() >= from_step {
                 content ^= planted_hash_order();
@@ -73,7 +75,8 @@ impl World {
 /// A planted determinism bug, for the test that shows `--check-determinism`
 /// catching one: the order of a std `HashMap`'s keys, as when a record's value
 /// is serialised from a `HashMap`. Each map draws its own random hash keys, so
-/// two runs of one seed see different orders.
+/// two runs of one seed see different orders. In test builds only.
+#[cfg(test)]
 #[allow(clippy::disallowed_types)] // the nondeterminism is the point
 fn planted_hash_order() -> u64 {
     let map: std::collections::HashMap<u64, ()> = (0..16).map(|key| (key, ())).collect();

@@ -66,7 +66,8 @@ pub struct World {
     pub(crate) stop_at_first_safety_violation: bool,
     /// A test's planted determinism bug (content.rs): from this trace step on,
     /// produced contents depend on a `HashMap`'s order. Always `None` outside
-    /// the test that shows `--check-determinism` catching it.
+    /// the test that shows `--check-determinism` catching it (test builds only).
+    #[cfg(test)]
     pub(crate) plant_unordered_content_from_step: Option<u64>,
     /// Steps this run may fire (budget.rs), and the steps fired so far at the
     /// current instant, as (time, count).
@@ -139,6 +140,7 @@ impl World {
             history: History::new(),
             suite: CheckSuite::new(&check_config),
             stop_at_first_safety_violation: true,
+            #[cfg(test)]
             plant_unordered_content_from_step: None,
             step_budget: budget::step_budget(scenario),
             instant: (0, 0),
