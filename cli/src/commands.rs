@@ -56,6 +56,11 @@ pub struct ReproArgs {
     /// Print the readable event trace leading to the violation.
     #[arg(long)]
     pub trace: bool,
+    /// Write the run as one self-contained HTML page (swimlanes per account and
+    /// app instance on the simulated-time axis, the violation and its proof
+    /// highlighted; zoom, pan, hover) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// How many trace lines to keep and print with --trace.
     #[arg(long, default_value_t = 60)]
     pub trace_lines: usize,
@@ -102,21 +107,48 @@ pub fn timed<T>(work: impl FnOnce() -> T) -> (T, std::time::Duration) {
     (value, started.elapsed())
 }
 
-/// Opens `--history FILE` before the run, so that a path that cannot be
-/// written is a usage error up front, not after a long run.
-fn open_history(path: Option<&PathBuf>) -> Result<Option<(std::fs::File, &PathBuf)>, i32> {
+/// Opens an output file (`--history`, `--html`) before the run, so that a
+/// path that cannot be written is a usage error up front, not after a long run.
+fn open_output<'a>(
+    flag: &str,
+    path: Option<&'a PathBuf>,
+) -> Result<Option<(std::fs::File, &'a PathBuf)>, i32> {
     let Some(path) = path else {
         return Ok(None);
     };
     match std::fs::File::create(path) {
         Ok(file) => Ok(Some((file, path))),
         Err(error) => {
-            eprintln!(
-                "error: --history: cannot create {}: {error}",
-                path.display()
-            );
+            eprintln!("error: {flag}: cannot create {}: {error}", path.display());
             Err(EXIT_USAGE)
         }
+    }
+}
+
+/// Writes the run's timeline page after the verdict was printed; like the
+/// history, a failed write is reported and the verdict stands.
+fn write_html(report: &RunReport, scenario_arg: &str, target: Option<(std::fs::File, &PathBuf)>) {
+    let Some((mut file, path)) = target else {
+        return;
+    };
+    let facts = crate::timeline::RunFacts {
+        scenario: &report.scenario,
+        design: report.design,
+        seed: report.seed,
+        trace_hash: report.trace_hash.to_string(),
+        simulated_us: report.simulated_us,
+        repro: repro_line(scenario_arg, report.seed, report.design),
+    };
+    let page = crate::timeline::render(&facts, report.history.entries(), &report.violations);
+    match std::io::Write::write_all(&mut file, page.as_bytes()) {
+        Ok(()) => eprintln!(
+            "timeline: written to {} (open it in a browser)",
+            path.display()
+        ),
+        Err(error) => eprintln!(
+            "error: --html: writing {} failed: {error} (the verdict above stands)",
+            path.display()
+        ),
     }
 }
 
@@ -154,7 +186,7 @@ pub fn run(args: RunArgs) -> i32 {
         max_steps: args.max_steps,
         ..RunOptions::default()
     };
-    let history = match open_history(args.history.as_ref()) {
+    let history = match open_output("--history", args.history.as_ref()) {
         Ok(history) => history,
         Err(code) => return code,
     };
@@ -201,8 +233,12 @@ pub fn repro(args: ReproArgs) -> i32 {
         max_steps: args.max_steps,
         ..RunOptions::default()
     };
-    let history = match open_history(args.history.as_ref()) {
+    let history = match open_output("--history", args.history.as_ref()) {
         Ok(history) => history,
+        Err(code) => return code,
+    };
+    let html = match open_output("--html", args.html.as_ref()) {
+        Ok(html) => html,
         Err(code) => return code,
     };
     let (first, wall) = timed(|| run_catching(&scenario, &first_options));
@@ -262,5 +298,6 @@ pub fn repro(args: ReproArgs) -> i32 {
         None => {}
     }
     write_history(&report, history);
+    write_html(&report, &args.scenario.scenario, html);
     report.exit_code()
 }

@@ -20,8 +20,10 @@ mod real;
 mod report;
 mod seed_line;
 mod seeds;
+mod shrink;
 mod soak;
 mod sweep;
+mod timeline;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -50,6 +52,9 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Replay one seed exactly; optionally export its history or print its trace.
     Repro(commands::ReproArgs),
+    /// Search for a smaller scenario that fails a seed's invariant, and write it
+    /// as a scenario file `marlow run` accepts.
+    Shrink(shrink::ShrinkArgs),
     /// Run a scenario against a real Kafka-protocol cluster (or `--brokers mock`).
     Real(real::RealArgs),
     /// Keep a scenario's workload running against a real cluster, with live progress and
@@ -78,6 +83,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => sweep::sweep(args),
         Command::Merge(args) => merge::merge(args),
         Command::Repro(args) => commands::repro(args),
+        Command::Shrink(args) => shrink::shrink(args),
         Command::Real(args) => real::real(args),
         Command::Soak(args) => soak::soak(args),
         Command::Check(args) => check::check(args),

@@ -4,7 +4,7 @@
 
 mod runner;
 
-use runner::marlow;
+use runner::{marlow, repro_line_in};
 use std::process::Command;
 
 const FAILING: [&str; 4] = ["w3-check-then-act", "--design", "seed", "--seed=0"];
@@ -48,14 +48,7 @@ fn the_printed_repro_line_replays_the_failure() {
     args.extend(FAILING);
     let ran = marlow(&args);
     assert_eq!(ran.code, 3);
-    let line = ran
-        .stdout
-        .lines()
-        .skip_while(|line| !line.starts_with("reproduce with:"))
-        .nth(1)
-        .expect("a repro line follows")
-        .trim()
-        .to_string();
+    let line = repro_line_in(&ran.stdout);
     let words: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(
         words[0],

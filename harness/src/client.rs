@@ -46,6 +46,9 @@ pub struct AtmClient {
     /// The account version the client's last answer for each account showed.
     /// At most one entry per account the client has been answered on.
     known_versions: BTreeMap<AccountId, u64>,
+    /// Operations (commands and garbage records) this client has started, for
+    /// `workload.max_operations_per_client`.
+    pub operations_started: u32,
 }
 
 impl AtmClient {
@@ -57,6 +60,7 @@ impl AtmClient {
             next_seq: 0,
             waiting: BTreeMap::new(),
             known_versions: BTreeMap::new(),
+            operations_started: 0,
         }
     }
 

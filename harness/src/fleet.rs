@@ -148,6 +148,15 @@ impl Fleet {
         if healed {
             return out;
         }
+        let client = &mut self.clients[id.0 as usize];
+        if let Some(most) = self.plan.workload.max_operations_per_client {
+            // The client is done: no draw, no next think (its stream stays as
+            // it is, so the other clients' runs do not move).
+            if client.operations_started >= most {
+                return out;
+            }
+        }
+        client.operations_started += 1;
         let limit = self.plan.workload.max_opened_accounts;
         let next_new = (self.opened_extra < limit)
             .then(|| AccountId(u64::from(self.plan.workload.accounts + self.opened_extra)));

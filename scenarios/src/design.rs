@@ -112,6 +112,33 @@ impl DesignSection {
         ]
     }
 
+    /// The weak-point switches with their names, to change one by index
+    /// (`marlow shrink` turns them off one at a time).
+    pub fn weak_point_switches_mut(&mut self) -> [(&'static str, &mut Option<bool>); 8] {
+        [
+            (
+                "w1_version_counts_events",
+                &mut self.w1_version_counts_events,
+            ),
+            (
+                "w2_no_snapshot_skips_check",
+                &mut self.w2_no_snapshot_skips_check,
+            ),
+            ("w3_index_by_raw_key", &mut self.w3_index_by_raw_key),
+            ("w4_no_idempotency", &mut self.w4_no_idempotency),
+            ("w5_unbounded_reenqueue", &mut self.w5_unbounded_reenqueue),
+            (
+                "w7_silent_drop_undecodable",
+                &mut self.w7_silent_drop_undecodable,
+            ),
+            (
+                "w7_accept_negative_amounts",
+                &mut self.w7_accept_negative_amounts,
+            ),
+            ("w8_alarm_every_update", &mut self.w8_alarm_every_update),
+        ]
+    }
+
     /// The seed switches, starting from the original and applying those set.
     pub fn seed_config(&self, alarm: AlarmRule) -> SeedConfig {
         let original = SeedConfig::original();

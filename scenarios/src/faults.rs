@@ -103,7 +103,7 @@ impl Faults {
         ]
     }
 
-    fn rates_mut(&mut self) -> [&mut f64; 10] {
+    pub fn rates_mut(&mut self) -> [&mut f64; 10] {
         [
             &mut self.instance_crash_per_s,
             &mut self.instance_pause_per_s,

@@ -32,7 +32,7 @@ pub use phases::Phases;
 pub use range::MinMax;
 pub use timeline::{TimelineAction, TimelineEvent};
 pub use validate::MAX_RATE_PER_S;
-pub use workload::{OperationMix, Resubmit, Skew, Workload};
+pub use workload::{OperationMix, Resubmit, Skew, Workload, MAX_OPERATIONS_PER_CLIENT};
 
 use marlow_model::{AlarmRule, DesignConfig};
 use serde::{Deserialize, Serialize};

@@ -88,6 +88,13 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// The scenario as a TOML file that `from_toml_str` reads back equal
+    /// (`marlow shrink` writes its result this way). Fails only on a value
+    /// TOML cannot hold, such as an integer above `i64::MAX`.
+    pub fn to_toml_string(&self) -> Result<String, String> {
+        toml::to_string(self).map_err(|error| error.to_string())
+    }
+
     /// Reads, parses and validates a scenario file.
     pub fn load_path(path: &Path) -> Result<Scenario, ScenarioError> {
         let origin = path.display().to_string();

@@ -12,6 +12,8 @@ pub const MAX_CLIENTS: u32 = 100_000;
 pub const MAX_ACCOUNTS: u32 = 1_000_000;
 pub const MAX_OWNERS_PER_ACCOUNT: u32 = 16;
 pub const MAX_RESUBMITS: u32 = 100;
+/// A limit on operations per ATM above this is no limit worth writing down.
+pub const MAX_OPERATIONS_PER_CLIENT: u32 = 1_000_000;
 /// One hour: a longer think time or timeout is a typo, not a scenario.
 pub const MAX_DURATION_US: u64 = 3_600_000_000;
 
@@ -66,6 +68,11 @@ pub struct Workload {
     /// version, a version conflict's actual version), as an ATM that showed a
     /// balance would send. With no known version the command is unconditional.
     pub conditional_fraction: f64,
+    /// Operations (commands and garbage records) each ATM starts at most;
+    /// after that it stays idle. Absent: it keeps going until the safety phase
+    /// ends. `marlow shrink` sets it to cut a failing run down to a few commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_operations_per_client: Option<u32>,
 }
 
 impl Default for Workload {
@@ -89,6 +96,7 @@ impl Default for Workload {
             key_encoding_legacy_fraction: 0.0,
             duplicate_send_fraction: 0.0,
             conditional_fraction: 0.0,
+            max_operations_per_client: None,
         }
     }
 }
@@ -138,6 +146,19 @@ impl OperationMix {
             ("remove_owner", self.remove_owner),
             ("bad_amount", self.bad_amount),
             ("undecodable", self.undecodable),
+        ]
+    }
+
+    /// The weights in `weights` order, to change one by index.
+    pub fn weights_mut(&mut self) -> [&mut u32; 7] {
+        [
+            &mut self.open,
+            &mut self.deposit,
+            &mut self.withdraw,
+            &mut self.add_owner,
+            &mut self.remove_owner,
+            &mut self.bad_amount,
+            &mut self.undecodable,
         ]
     }
 
@@ -231,6 +252,14 @@ impl Workload {
             self.duplicate_send_fraction,
         );
         v.fraction(&field("conditional_fraction"), self.conditional_fraction);
+        if let Some(operations) = self.max_operations_per_client {
+            v.int_in(
+                &field("max_operations_per_client"),
+                operations,
+                1,
+                MAX_OPERATIONS_PER_CLIENT,
+            );
+        }
     }
 }
 

@@ -9,7 +9,8 @@ pub mod determinism;
 pub mod panics;
 pub mod run;
 pub mod scheduler;
+pub mod shrink;
 pub mod trace;
 pub mod world;
 
-pub use marlow_harness::{check, client, fleet, history, marks, rng, swarm, workload};
+pub use marlow_harness::{check, client, fleet, history, marks, rng, swarm, verdict, workload};

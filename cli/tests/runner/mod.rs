@@ -29,3 +29,15 @@ pub fn marlow(args: &[&str]) -> Ran {
     );
     ran
 }
+
+/// The command on the line after "reproduce with:" in `stdout`.
+#[allow(dead_code)] // each test binary compiles this module; not all print repro lines
+pub fn repro_line_in(stdout: &str) -> String {
+    stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("reproduce with:"))
+        .nth(1)
+        .expect("a repro line follows")
+        .trim()
+        .to_string()
+}
