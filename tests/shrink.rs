@@ -11,13 +11,6 @@ use marlow_tests::{run_seed, scenario};
 /// The target for a shrunk repro: a failure a person can read whole.
 const MAX_SHRUNK_COMMANDS: u64 = 10;
 
-/// W5 misses that target: its failure is a cost quadratic in the commands
-/// queued on one account (each pass re-enqueues all but one), measured
-/// against a fixed drain window, so it needs enough commands at once to
-/// outlast the window. From every seed tried (0 to 3) the search ends at 11
-/// to 13 commands; this bound says where it stands, and fails if it slips.
-const MAX_SHRUNK_COMMANDS_W5: u64 = 12;
-
 /// The first seed (within the scenario's own `within_seeds`) that violates
 /// an invariant the scenario expects, and that invariant.
 fn first_expected_failure(scenario: &Scenario) -> (u64, Invariant) {
@@ -45,12 +38,8 @@ fn shrinks_to_a_few_commands(name: &str) {
         "{name} seed {seed} {invariant}: {} -> {} (seed {})",
         shrunk.before, shrunk.after, shrunk.seed
     );
-    let most = match name {
-        "w5-retry-storm" => MAX_SHRUNK_COMMANDS_W5,
-        _ => MAX_SHRUNK_COMMANDS,
-    };
     assert!(
-        shrunk.after.commands <= most,
+        shrunk.after.commands <= MAX_SHRUNK_COMMANDS,
         "{name} seed {seed} shrank only to {}",
         shrunk.after
     );

@@ -4,6 +4,7 @@
 use crate::report::{print_internal, print_summary, print_violation, repro_line};
 use clap::Args;
 use marlow_scenarios::{DesignKind, Scenario};
+use marlow_sim::determinism::check_determinism;
 use marlow_sim::panics::InternalFailure;
 use marlow_sim::run::Judged;
 use marlow_sim::run::{design_name, run_catching, RunOptions, RunReport};
@@ -278,6 +279,10 @@ pub fn repro(args: ReproArgs) -> i32 {
             "determinism violation: seed {} gave trace hash {} then {}",
             args.seed, first.trace_hash, report.trace_hash
         );
+        // Two more runs, compared step by step, name where they part.
+        if let Ok(Err(divergence)) = check_determinism(&scenario, &first_options) {
+            eprintln!("{divergence}");
+        }
         write_history(&report, history);
         return EXIT_DETERMINISM;
     }

@@ -368,7 +368,11 @@ fn workload_knobs(scenario: &Scenario, _: u32) -> Vec<Candidate> {
     out
 }
 
-/// Drawn delays fixed to one end of their range, and smaller polls: a run
+/// The shortest client timeout a move sets.
+pub const MIN_CLIENT_TIMEOUT_US: u64 = 1_000;
+
+/// Drawn delays fixed to one end of their range, shorter client timeouts,
+/// and smaller polls: a run
 /// whose every think time and broker request takes the same time is easier to
 /// follow, and a failure that needs contention may need fewer clients when
 /// each poll takes fewer records.
@@ -394,6 +398,21 @@ fn timing(scenario: &Scenario, _: u32) -> Vec<Candidate> {
             ));
         }
     }
+    // Shorter client timeouts (down to 1 ms, below which no answer could
+    // ever arrive in time): the same pressure from resubmissions of fewer
+    // commands.
+    let timeout_us = scenario.workload.client_timeout_us;
+    out.extend(
+        ladder(timeout_us, MIN_CLIENT_TIMEOUT_US)
+            .into_iter()
+            .map(|us| {
+                candidate(
+                    scenario,
+                    change("workload.client_timeout_us", timeout_us, us),
+                    |s| s.workload.client_timeout_us = us,
+                )
+            }),
+    );
     out.extend(u32_ladder(
         scenario,
         "cluster.max_poll_records",
