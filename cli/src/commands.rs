@@ -38,10 +38,8 @@ pub struct RunArgs {
     /// run stops there).
     #[arg(long)]
     pub run_to_end: bool,
-    /// Stop the run after N steps with a liveness verdict that names what ran
-    /// away (default: a budget derived from the scenario's size and length).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_steps: Option<u64>,
+    #[command(flatten)]
+    pub budgets: BudgetArgs,
 }
 
 #[derive(Args)]
@@ -65,10 +63,28 @@ pub struct ReproArgs {
     /// How many trace lines to keep and print with --trace.
     #[arg(long, default_value_t = 60)]
     pub trace_lines: usize,
+    #[command(flatten)]
+    pub budgets: BudgetArgs,
+}
+
+/// The run budgets a user may override (`sim/src/world/budget.rs`).
+#[derive(Args)]
+pub struct BudgetArgs {
     /// Stop the run after N steps with a liveness verdict that names what ran
     /// away (default: a budget derived from the scenario's size and length).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_steps: Option<u64>,
+    /// Stop the run when its simulated logs and history come to more than MIB
+    /// mebibytes (estimated), with a verdict that names what ran away
+    /// (default: 512 plus 1/64 per client and simulated second).
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub max_memory_mib: Option<u64>,
+}
+
+impl BudgetArgs {
+    pub fn max_memory_bytes(&self) -> Option<u64> {
+        self.max_memory_mib.map(|mib| mib * 1024 * 1024)
+    }
 }
 
 /// Loads and validates the scenario, applying `--design`. Prints the error
@@ -184,7 +200,8 @@ pub fn run(args: RunArgs) -> i32 {
     let options = RunOptions {
         seed: args.seed,
         run_to_end: args.run_to_end,
-        max_steps: args.max_steps,
+        max_steps: args.budgets.max_steps,
+        max_memory_bytes: args.budgets.max_memory_bytes(),
         ..RunOptions::default()
     };
     let history = match open_output("--history", args.history.as_ref()) {
@@ -231,7 +248,8 @@ pub fn repro(args: ReproArgs) -> i32 {
     };
     let first_options = RunOptions {
         seed: args.seed,
-        max_steps: args.max_steps,
+        max_steps: args.budgets.max_steps,
+        max_memory_bytes: args.budgets.max_memory_bytes(),
         ..RunOptions::default()
     };
     let history = match open_output("--history", args.history.as_ref()) {

@@ -12,6 +12,7 @@ macro_rules! out {
     }};
 }
 
+mod bench;
 mod check;
 mod commands;
 mod merge;
@@ -66,6 +67,12 @@ enum Command {
     /// `marlow.<run id>.history`, and runs the checkers. The scenario comes from that
     /// topic's header unless `--scenario` names one. Exit codes as `marlow real`.
     Check(check::CheckArgs),
+    /// Measure the simulator: the raw log, end-to-end runs, sweeps and the time
+    /// to each weak point's first violation, per CPU-second (release builds).
+    Bench(bench::BenchArgs),
+    /// One measurement of `marlow bench`, in its own process.
+    #[command(hide = true)]
+    BenchChild(bench::BenchChildArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +94,8 @@ fn main() -> ExitCode {
         Command::Real(args) => real::real(args),
         Command::Soak(args) => soak::soak(args),
         Command::Check(args) => check::check(args),
+        Command::Bench(args) => bench::bench(args),
+        Command::BenchChild(args) => bench::child(args),
     };
     ExitCode::from(code as u8)
 }

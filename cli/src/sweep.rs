@@ -3,7 +3,7 @@
 //! `--shard K/N` for campaigns spread over machines, and `--format json` (one
 //! line per seed, see `seed_line.rs`) for post-processing and `marlow merge`.
 
-use crate::commands::{load, timed, ScenarioArgs, EXIT_USAGE};
+use crate::commands::{load, timed, BudgetArgs, ScenarioArgs, EXIT_USAGE};
 use crate::report::SweepTable;
 use crate::seed_line::{LineContext, SeedLine};
 use crate::seeds::{parse_seed_range, parse_shard, SeedDealer, SeedRange, Shard};
@@ -57,10 +57,8 @@ pub struct SweepArgs {
     /// runs differ fails with the first differing step (exit 5).
     #[arg(long)]
     pub check_determinism: bool,
-    /// Stop the run after N steps with a liveness verdict that names what ran
-    /// away (default: a budget derived from the scenario's size and length).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_steps: Option<u64>,
+    #[command(flatten)]
+    pub budgets: BudgetArgs,
 }
 
 pub fn sweep(args: SweepArgs) -> i32 {
@@ -109,7 +107,8 @@ pub fn sweep(args: SweepArgs) -> i32 {
         let options = RunOptions {
             seed,
             run_to_end: args.run_to_end,
-            max_steps: args.max_steps,
+            max_steps: args.budgets.max_steps,
+            max_memory_bytes: args.budgets.max_memory_bytes(),
             ..RunOptions::default()
         };
         timed(|| match args.check_determinism {

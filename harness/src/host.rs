@@ -45,6 +45,17 @@ pub struct Dispatched {
     pub undo: Vec<ChangelogWrite>,
     /// Coverage marks the tasks reached.
     pub marks: Vec<Mark>,
+    /// The largest store value the batch wrote, so a driver can stop a design
+    /// whose state grows with every command before each read costs a fortune.
+    pub largest_store_value: Option<StoreValueSize>,
+}
+
+/// One store value's size: which task wrote it, under which key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreValueSize {
+    pub task: &'static str,
+    pub key: Vec<u8>,
+    pub bytes: usize,
 }
 
 impl Dispatched {
@@ -239,6 +250,15 @@ impl TaskHost {
             };
             let output = self.tasks[task].process(store, input);
             for write in output.store_writes {
+                let bytes = write.value.as_ref().map_or(0, Vec::len);
+                let largest = batch.largest_store_value.as_ref().map_or(0, |l| l.bytes);
+                if bytes > largest {
+                    batch.largest_store_value = Some(StoreValueSize {
+                        task: self.tasks[task].name(),
+                        key: write.key.clone(),
+                        bytes,
+                    });
+                }
                 let before = StoreWrite {
                     key: write.key.clone(),
                     value: store.get(&write.key).map(<[u8]>::to_vec),

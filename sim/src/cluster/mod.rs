@@ -34,6 +34,7 @@
 //!   ignore the broker's availability.
 
 mod assignor;
+pub mod bench;
 mod cleaner;
 mod consumer;
 mod error;

@@ -13,6 +13,32 @@ use std::collections::BTreeMap;
 /// Kafka's default `message.max.bytes` (1 MiB plus a batch header): a broker
 /// refuses a larger record, so a design whose records grow past it is stopped.
 pub const MAX_RECORD_BYTES: usize = 1_048_588;
+/// One store value (an account's state in one task) at most. Honest values
+/// hold an account and a few ids; one past this grows with every command,
+/// and since a task decodes it at every read, each step would cost more than
+/// the last until the run takes the machine.
+pub const MAX_STORE_VALUE_BYTES: usize = 64 * 1024;
+/// The memory budget's base, and its share per client and simulated second.
+const MEMORY_BASE_BYTES: u64 = 512 * 1024 * 1024;
+const MEMORY_PER_CLIENT_SECOND_BYTES: u64 = 16 * 1024;
+/// What one produced record and one history entry hold besides a record's key
+/// and value bytes (measured: a retry storm's RSS against this estimate).
+const RECORD_OVERHEAD_BYTES: u64 = 128;
+const HISTORY_ENTRY_BYTES: u64 = 256;
+
+/// The memory budget of a scenario, in estimated bytes: what the simulated
+/// logs and the history hold (`World::estimated_memory_bytes`). A base plus a
+/// share per client and second: an honest run of 10,000 clients stays well
+/// inside it; a retry storm that fills the logs and the history with
+/// re-enqueues is stopped before its process reaches 1 GB.
+pub fn memory_budget_bytes(scenario: &Scenario) -> u64 {
+    let seconds = scenario.phases.max_simulated_ms.div_ceil(1_000).max(1);
+    u64::from(scenario.workload.clients)
+        .saturating_mul(seconds)
+        .saturating_mul(MEMORY_PER_CLIENT_SECOND_BYTES)
+        .saturating_add(MEMORY_BASE_BYTES)
+}
+
 /// No honest run fires this many events at one simulated microsecond.
 pub const MAX_STEPS_AT_ONE_INSTANT: u64 = 1_000_000;
 /// Steps a command may take (its sends, deliveries, produces, commits and
@@ -95,6 +121,16 @@ pub enum Exceeded {
         topic: String,
         bytes: usize,
     },
+    /// Task `task` wrote a store value of `bytes` bytes under `key`.
+    StateSize {
+        task: &'static str,
+        key: Vec<u8>,
+        bytes: usize,
+    },
+    /// The logs and the history came to more than `budget` estimated bytes.
+    Memory {
+        budget: u64,
+    },
 }
 
 impl World {
@@ -111,9 +147,21 @@ impl World {
         if self.instant.1 > MAX_STEPS_AT_ONE_INSTANT {
             return Some(Exceeded::OneInstant { at_us });
         }
+        if self.estimated_memory_bytes() > self.memory_budget_bytes {
+            return Some(Exceeded::Memory {
+                budget: self.memory_budget_bytes,
+            });
+        }
         (self.trace.steps() > self.step_budget).then_some(Exceeded::Steps {
             budget: self.step_budget,
         })
+    }
+
+    /// What the run holds, estimated: the produced records and the history.
+    pub(crate) fn estimated_memory_bytes(&self) -> u64 {
+        self.produced_bytes
+            + self.produced_records * RECORD_OVERHEAD_BYTES
+            + self.history.len() as u64 * HISTORY_ENTRY_BYTES
     }
 
     /// The verdict of a run stopped by a budget: L3 when re-enqueues (produces
@@ -125,6 +173,21 @@ impl World {
             }
             Exceeded::RecordSize { topic, bytes } => format!(
                 "its record-size budget: a record of {bytes} bytes to `{topic}`, past Kafka's default message.max.bytes ({MAX_RECORD_BYTES}), which a broker refuses; a state that grows with every command"
+            ),
+            Exceeded::StateSize { task, key, bytes } => {
+                let holder = match (decode_account_key(&key), std::str::from_utf8(&key)) {
+                    (Ok(account), _) => format!("{account}"),
+                    (Err(_), Ok(text)) => format!("key `{text}`"),
+                    (Err(_), Err(_)) => format!("key {key:?}"),
+                };
+                format!(
+                    "its state-size budget: task `{task}` holds a value of {bytes} bytes for {holder} (at most {}); a state that grows with every command, decoded at every read",
+                    self.store_value_budget_bytes
+                )
+            }
+            Exceeded::Memory { budget } => format!(
+                "its memory budget: the simulated logs and the history came to more than {:.1} MiB (estimated; --max-memory-mib sets another)",
+                budget as f64 / (1024.0 * 1024.0)
             ),
             Exceeded::OneInstant { at_us } => format!(
                 "{MAX_STEPS_AT_ONE_INSTANT} steps at one instant (t={}.{:06} s): a zero-delay loop",
@@ -201,8 +264,8 @@ mod runaway_tests {
 
     /// W5's retry storm with no broker latency: stopped by a step budget, the
     /// verdict is L3 and names the retry traffic and the account it is on.
-    /// (The default budget is far larger: the seed design's per-command cost
-    /// grows with its state, see the issue-11 note.)
+    /// (With the default budgets, the state-size budget stops it first, after
+    /// about 3,000 commands; that takes seconds in a release build.)
     #[test]
     fn a_zero_latency_retry_storm_is_stopped_on_l3_naming_its_account() {
         let mut scenario = Scenario::load_named("w5-retry-storm").expect("shipped");
@@ -259,6 +322,65 @@ mod runaway_tests {
                 violation.message
             );
         }
+    }
+
+    /// A design whose state grows with every command (the seed design keeps
+    /// every applied command id in one value per account) is stopped when a
+    /// value passes the state-size budget, naming the task and the key.
+    #[test]
+    fn a_growing_store_value_stops_the_run_naming_task_and_key() {
+        let scenario = Scenario::load_named("w5-retry-storm").expect("shipped");
+        let options = RunOptions {
+            max_store_value_bytes: Some(256),
+            ..RunOptions::default()
+        };
+        let report = run(&scenario, &options);
+        let violation = (report.violations.iter())
+            .find(|v| v.message.contains("budget"))
+            .expect("a budget verdict");
+        assert!(violation.invariant.is_liveness(), "{}", violation.message);
+        for part in ["state-size budget: task `seed-", "(at most 256)"] {
+            assert!(
+                violation.message.contains(part),
+                "{part}: {}",
+                violation.message
+            );
+        }
+        assert!(report.stopped_early);
+        // The shipped budget leaves the same honest run alone.
+        let honest = run(&scenario, &RunOptions::default());
+        assert!(!honest
+            .violations
+            .iter()
+            .any(|v| v.message.contains("state-size")));
+    }
+
+    /// The memory budget counts what the logs and the history hold: a small
+    /// one stops a retry storm, naming the budget and the retry traffic.
+    #[test]
+    fn the_memory_budget_stops_a_storm_naming_the_retry_traffic() {
+        let scenario = Scenario::load_named("w5-retry-storm").expect("shipped");
+        let options = RunOptions {
+            max_memory_bytes: Some(512 * 1024),
+            ..RunOptions::default()
+        };
+        let report = run(&scenario, &options);
+        let violation = (report.violations.iter())
+            .find(|v| v.message.contains("budget"))
+            .expect("a budget verdict");
+        assert_eq!(violation.invariant, Invariant::L3, "{}", violation.message);
+        for part in [
+            "memory budget",
+            "more than 0.5 MiB",
+            "retry traffic did not drain",
+        ] {
+            assert!(
+                violation.message.contains(part),
+                "{part}: {}",
+                violation.message
+            );
+        }
+        assert!(report.stopped_early);
     }
 
     /// An explicit step budget stops any run at that step.

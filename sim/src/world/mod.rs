@@ -77,8 +77,17 @@ pub struct World {
     pub(crate) produced: budget::ProduceTally,
     /// The verdict of a run that a budget stopped.
     pub budget_stop: Option<Violation>,
-    /// A produce past `budget::MAX_RECORD_BYTES`, seen at the next step.
+    /// A produce past `budget::MAX_RECORD_BYTES` or a store value past
+    /// `budget::MAX_STORE_VALUE_BYTES`, seen at the next step.
     pub(crate) oversized_record: Option<budget::Exceeded>,
+    /// Key and value bytes and records produced so far (the simulated logs
+    /// keep them), for the memory budget.
+    pub(crate) produced_bytes: u64,
+    pub(crate) produced_records: u64,
+    /// The run's memory budget, in estimated bytes (`budget.rs`).
+    pub(crate) memory_budget_bytes: u64,
+    /// The largest store value a task may write (`budget.rs`).
+    pub(crate) store_value_budget_bytes: usize,
     pub trace: Trace,
     pub counters: Counters,
     /// Coverage marks hit so far (counters only: they never steer the run).
@@ -147,6 +156,10 @@ impl World {
             produced: budget::ProduceTally::default(),
             budget_stop: None,
             oversized_record: None,
+            produced_bytes: 0,
+            produced_records: 0,
+            memory_budget_bytes: budget::memory_budget_bytes(scenario),
+            store_value_budget_bytes: budget::MAX_STORE_VALUE_BYTES,
             trace,
             counters: Counters::default(),
             marks: MarkCounts::default(),

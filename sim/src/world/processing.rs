@@ -156,6 +156,15 @@ impl World {
         for mark in &batch.dispatched.marks[marks_before..] {
             self.marks.hit(*mark);
         }
+        if let Some(largest) = &batch.dispatched.largest_store_value {
+            if largest.bytes > self.store_value_budget_bytes && self.oversized_record.is_none() {
+                self.oversized_record = Some(super::budget::Exceeded::StateSize {
+                    task: largest.task,
+                    key: largest.key.clone(),
+                    bytes: largest.bytes,
+                });
+            }
+        }
     }
 
     pub(super) fn flush(&mut self, index: u32, incarnation: u32, batch: u64) {

@@ -1,0 +1,355 @@
+//! `marlow bench`: the performance table, in one command, from a release
+//! build. Every figure is per CPU-second of the process that did the work
+//! (or a ratio of two figures measured in this one invocation), so the
+//! machine's load moves it less than wall time would. End-to-end runs and
+//! sweeps each run in a child process (`marlow bench-child`), so that each
+//! reports its own peak memory. `--out FILE` writes the table with the
+//! machine and the date (BENCHMARKS.md holds the latest).
+
+mod measure;
+
+use crate::commands::EXIT_USAGE;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use marlow_scenarios::Scenario;
+use marlow_sim::run::{run, RunOptions};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Smaller sizes (a smoke test of the command, not figures to quote).
+    #[arg(long)]
+    pub quick: bool,
+    /// Also write the table, with the machine and the date, to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ChildKind {
+    /// One run of the hardened baseline with `--clients` and `--safety-ms`.
+    EndToEnd,
+    /// `--seeds` seeds of the small scenario on `--jobs` threads.
+    Sweep,
+}
+
+/// One measurement in its own process (started by `marlow bench`).
+#[derive(Args)]
+pub struct BenchChildArgs {
+    #[arg(value_enum)]
+    pub kind: ChildKind,
+    #[arg(long, default_value_t = 1_000)]
+    pub clients: u32,
+    #[arg(long, default_value_t = 2_000)]
+    pub safety_ms: u64,
+    #[arg(long, default_value_t = 20)]
+    pub seeds: u64,
+    #[arg(long, default_value_t = 1)]
+    pub jobs: u32,
+}
+
+/// What a child measured about itself, as one JSON line.
+#[derive(Serialize, Deserialize)]
+struct ChildReport {
+    cpu_s: f64,
+    wall_s: f64,
+    peak_rss_kib: u64,
+    commands: u64,
+    simulated_us: u64,
+    seeds: u64,
+}
+
+/// The small scenario of the sweep figures: the hardened baseline with 100
+/// clients and a 10 s safety phase.
+fn small_scenario() -> Scenario {
+    let mut scenario = Scenario::load_named("baseline").expect("baseline is shipped");
+    scenario.workload.clients = 100;
+    scenario.phases.safety_duration_ms = 10_000;
+    scenario.phases.max_simulated_ms = 10_000 + scenario.phases.liveness_bound_ms;
+    scenario
+}
+
+#[allow(clippy::disallowed_methods)] // wall time around the work, outside every run
+pub fn child(args: BenchChildArgs) -> i32 {
+    let started = std::time::Instant::now();
+    let cpu_before = measure::cpu_seconds().unwrap_or(0.0);
+    let (commands, simulated_us, seeds) = match args.kind {
+        ChildKind::EndToEnd => {
+            let mut scenario = Scenario::load_named("baseline").expect("baseline is shipped");
+            scenario.workload.clients = args.clients;
+            let extra = args
+                .safety_ms
+                .saturating_sub(scenario.phases.safety_duration_ms);
+            scenario.phases.safety_duration_ms = args.safety_ms;
+            scenario.phases.max_simulated_ms += extra;
+            let report = run(&scenario, &RunOptions::default());
+            (report.counters.commands_sent, report.simulated_us, 1)
+        }
+        ChildKind::Sweep => {
+            let scenario = small_scenario();
+            let next = AtomicU64::new(0);
+            let commands = AtomicU64::new(0);
+            std::thread::scope(|scope| {
+                for _ in 0..args.jobs.max(1) {
+                    scope.spawn(|| loop {
+                        let seed = next.fetch_add(1, Ordering::Relaxed);
+                        if seed >= args.seeds {
+                            break;
+                        }
+                        let options = RunOptions {
+                            seed,
+                            ..RunOptions::default()
+                        };
+                        let report = run(&scenario, &options);
+                        commands.fetch_add(report.counters.commands_sent, Ordering::Relaxed);
+                    });
+                }
+            });
+            (commands.into_inner(), 0, args.seeds)
+        }
+    };
+    let report = ChildReport {
+        cpu_s: measure::cpu_seconds().unwrap_or(0.0) - cpu_before,
+        wall_s: started.elapsed().as_secs_f64(),
+        peak_rss_kib: measure::peak_rss_kib().unwrap_or(0),
+        commands,
+        simulated_us,
+        seeds,
+    };
+    out!("{}", serde_json::to_string(&report).expect("plain data"));
+    0
+}
+
+fn run_child(args: &[String]) -> Result<ChildReport, String> {
+    let exe =
+        std::env::current_exe().map_err(|error| format!("cannot find this binary: {error}"))?;
+    let output = std::process::Command::new(exe)
+        .arg("bench-child")
+        .args(args)
+        .output()
+        .map_err(|error| format!("cannot start a bench child: {error}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(line).map_err(|error| {
+        format!(
+            "bench-child {} printed no report ({error}): {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// A measured row, or the row's first cells and why the child failed.
+fn write_row(table: &mut String, row: Result<String, String>, first_cells: &str) {
+    let line = row.unwrap_or_else(|error| format!("{first_cells} failed: {error} |"));
+    let _ = writeln!(table, "{line}");
+}
+
+fn per_cpu_second(count: f64, cpu_s: f64) -> String {
+    if cpu_s <= 0.0 {
+        return "too fast to measure".to_string();
+    }
+    format!("{:.0}", count / cpu_s)
+}
+
+pub fn bench(args: BenchArgs) -> i32 {
+    if measure::cpu_seconds().is_none() {
+        eprintln!("error: marlow bench reads CPU time from /proc/self/stat, which this system lacks (Linux only)");
+        return EXIT_USAGE;
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("warning: a debug build: figures are for trying the command, not for quoting (cargo run --release)");
+    }
+    let out_file = match &args.out {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Some((file, path)),
+            Err(error) => {
+                eprintln!("error: --out: cannot create {}: {error}", path.display());
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
+    };
+    let load_before = measure::load();
+    let (log_records, e2e, sweep_seeds) = if args.quick {
+        (100_000, vec![(100, 1_000)], 4)
+    } else {
+        (
+            1_000_000,
+            vec![
+                (100, 2_000),
+                (100, 4_000),
+                (1_000, 2_000),
+                (1_000, 4_000),
+                (10_000, 2_000),
+                (10_000, 4_000),
+            ],
+            40,
+        )
+    };
+    let shipped_w: Vec<&str> = marlow_scenarios::shipped_names()
+        .into_iter()
+        .filter(|name| name.starts_with('w'))
+        .collect();
+    let steps = 3 + e2e.len() + 2 + shipped_w.len();
+    let bar = ProgressBar::new(steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len}  {msg}  [{elapsed_precise}]")
+            .expect("valid progress template"),
+    );
+    let mut table = String::new();
+    let t = &mut table;
+
+    let _ = writeln!(
+        t,
+        "### Simulated log: keyed produce, then read_committed fetch of it all\n"
+    );
+    let _ = writeln!(
+        t,
+        "| partitions | records | records per CPU-second |\n|---:|---:|---:|"
+    );
+    for partitions in [1_u32, 16, 256] {
+        bar.set_message(format!("simulated log, {partitions} partitions"));
+        let before = measure::cpu_seconds().unwrap_or(0.0);
+        let records = marlow_sim::cluster::bench::produce_then_consume(partitions, log_records);
+        let cpu = measure::cpu_seconds().unwrap_or(0.0) - before;
+        let rate = per_cpu_second(records as f64, cpu);
+        let _ = writeln!(t, "| {partitions} | {records} | {rate} |");
+        bar.inc(1);
+    }
+
+    let _ = writeln!(
+        t,
+        "\n### End to end: hardened `baseline`, seed 0, one process per row\n"
+    );
+    let _ = writeln!(
+        t,
+        "| clients | safety phase | commands | commands per CPU-second | simulated s per CPU-second | peak RSS |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    for (clients, safety_ms) in e2e {
+        bar.set_message(format!("end to end, {clients} clients, {safety_ms} ms"));
+        let child_args = [
+            "end-to-end".to_string(),
+            format!("--clients={clients}"),
+            format!("--safety-ms={safety_ms}"),
+        ];
+        let row = run_child(&child_args).map(|r| {
+            format!(
+                "| {clients} | {safety_ms} ms | {} | {} | {:.2} | {} MB |",
+                r.commands,
+                per_cpu_second(r.commands as f64, r.cpu_s),
+                r.simulated_us as f64 / 1e6 / r.cpu_s.max(0.01),
+                r.peak_rss_kib / 1024
+            )
+        });
+        write_row(t, row, &format!("| {clients} | {safety_ms} ms |"));
+        bar.inc(1);
+    }
+
+    let _ = writeln!(
+        t,
+        "\n### Sweep: {sweep_seeds} seeds of `baseline` with 100 clients and a 10 s safety phase, one process per row\n"
+    );
+    let _ = writeln!(
+        t,
+        "| jobs | seeds per CPU-second | seeds per wall second | peak RSS |\n|---:|---:|---:|---:|"
+    );
+    for jobs in [1_u32, 2] {
+        bar.set_message(format!("sweep, {jobs} jobs"));
+        let child_args = [
+            "sweep".to_string(),
+            format!("--seeds={sweep_seeds}"),
+            format!("--jobs={jobs}"),
+        ];
+        let row = run_child(&child_args).map(|r| {
+            format!(
+                "| {jobs} | {} | {:.1} | {} MB |",
+                per_cpu_second(r.seeds as f64, r.cpu_s),
+                r.seeds as f64 / r.wall_s.max(0.001),
+                r.peak_rss_kib / 1024
+            )
+        });
+        write_row(t, row, &format!("| {jobs} |"));
+        bar.inc(1);
+    }
+
+    let _ = writeln!(
+        t,
+        "\n### Time to the first expected violation, seeds from 0\n"
+    );
+    let _ = writeln!(
+        t,
+        "| scenario | failing seed | invariant | CPU ms to find it |\n|---|---:|---|---:|"
+    );
+    for name in shipped_w {
+        bar.set_message(format!("first violation of {name}"));
+        let scenario = Scenario::load_named(name).expect("shipped");
+        let Some(expect) = scenario.check.expect.clone() else {
+            bar.inc(1);
+            continue;
+        };
+        let before = measure::cpu_seconds().unwrap_or(0.0);
+        let found = (0..u64::from(expect.within_seeds)).find_map(|seed| {
+            let report = run(
+                &scenario,
+                &RunOptions {
+                    seed,
+                    ..RunOptions::default()
+                },
+            );
+            let violation = report
+                .violations
+                .iter()
+                .find(|v| expect.accepts(v.invariant))?;
+            Some((seed, violation.invariant))
+        });
+        let cpu_ms = (measure::cpu_seconds().unwrap_or(0.0) - before) * 1_000.0;
+        // The kernel counts CPU time in 10 ms ticks.
+        let cpu_ms = if cpu_ms < 10.0 {
+            "< 10".to_string()
+        } else {
+            format!("{cpu_ms:.0}")
+        };
+        match found {
+            Some((seed, invariant)) => {
+                let _ = writeln!(t, "| {name} | {seed} | {invariant} | {cpu_ms} |");
+            }
+            None => {
+                let _ = writeln!(
+                    t,
+                    "| {name} | none within {} | | {cpu_ms:.0} |",
+                    expect.within_seeds
+                );
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let _ = writeln!(
+        t,
+        "\nNot in this table yet: the produce, group consume and commit workload side by side through the simulator, librdkafka's mock cluster and noida-db."
+    );
+    out!("{table}");
+    if let Some((mut file, path)) = out_file {
+        let header = format!(
+            "# Benchmarks\n\nThe output of `marlow bench` (`cargo run --release -p marlow-cli -- bench --out BENCHMARKS.md`), {}.\n\n- Build: marlow {}, {} build.\n- Machine: {}; load average {} at the start, {} at the end.\n- Figures are per CPU-second of the process that did the work (user + system time from /proc), so the machine's load moves them less than wall time; seeds per wall second and peak RSS are as measured.\n\n",
+            jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
+            env!("CARGO_PKG_VERSION"),
+            if cfg!(debug_assertions) { "debug" } else { "release" },
+            measure::machine(),
+            load_before,
+            measure::load()
+        );
+        if let Err(error) =
+            std::io::Write::write_all(&mut file, format!("{header}{table}").as_bytes())
+        {
+            eprintln!("error: --out: writing {} failed: {error}", path.display());
+            return EXIT_USAGE;
+        }
+        eprintln!("bench: table written to {}", path.display());
+    }
+    0
+}
