@@ -27,6 +27,12 @@ mod sweep;
 mod timeline;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc instead of the system allocator: a simulated run allocates and
+/// frees every record's buffers, and the allocator was about a third of its
+/// profile (BENCHMARKS.md has the measured difference).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 #[derive(Parser)]
