@@ -79,11 +79,24 @@ pub struct BudgetArgs {
     /// (default: 512 plus 1/64 per client and simulated second).
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub max_memory_mib: Option<u64>,
+    /// Stop the run when a task writes a store value (one account's state) of
+    /// more than KIB kibibytes (default 64).
+    #[arg(long, value_name = "KIB", value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub max_state_kib: Option<u64>,
 }
 
 impl BudgetArgs {
-    pub fn max_memory_bytes(&self) -> Option<u64> {
-        self.max_memory_mib.map(|mib| mib * 1024 * 1024)
+    /// The run options these flags set (the rest at their defaults).
+    pub fn run_options(&self, seed: u64) -> RunOptions {
+        RunOptions {
+            seed,
+            max_steps: self.max_steps,
+            max_memory_bytes: self.max_memory_mib.map(|mib| mib * 1024 * 1024),
+            max_store_value_bytes: self
+                .max_state_kib
+                .map(|kib| usize::try_from(kib * 1024).unwrap_or(usize::MAX)),
+            ..RunOptions::default()
+        }
     }
 }
 
@@ -198,11 +211,8 @@ pub fn run(args: RunArgs) -> i32 {
         return EXIT_USAGE;
     };
     let options = RunOptions {
-        seed: args.seed,
         run_to_end: args.run_to_end,
-        max_steps: args.budgets.max_steps,
-        max_memory_bytes: args.budgets.max_memory_bytes(),
-        ..RunOptions::default()
+        ..args.budgets.run_options(args.seed)
     };
     let history = match open_output("--history", args.history.as_ref()) {
         Ok(history) => history,
@@ -246,12 +256,7 @@ pub fn repro(args: ReproArgs) -> i32 {
     let Some(scenario) = load(&args.scenario) else {
         return EXIT_USAGE;
     };
-    let first_options = RunOptions {
-        seed: args.seed,
-        max_steps: args.budgets.max_steps,
-        max_memory_bytes: args.budgets.max_memory_bytes(),
-        ..RunOptions::default()
-    };
+    let first_options = args.budgets.run_options(args.seed);
     let history = match open_output("--history", args.history.as_ref()) {
         Ok(history) => history,
         Err(code) => return code,

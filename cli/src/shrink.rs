@@ -4,7 +4,7 @@
 //! progress bar, the time budget (wall clock, outside every simulated run)
 //! and the output file.
 
-use crate::commands::{load, timed, ScenarioArgs, EXIT_INTERNAL, EXIT_USAGE};
+use crate::commands::{load, timed, BudgetArgs, ScenarioArgs, EXIT_INTERNAL, EXIT_USAGE};
 use crate::report::{print_violation, repro_line};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -41,9 +41,14 @@ pub struct ShrinkArgs {
           value_parser = clap::value_parser!(u32).range(1..=1_000))]
     pub seeds_per_candidate: u32,
     /// Keep this invariant failing (one the seed violates, e.g. `L1`) instead
-    /// of the headline violation the run prints first.
+    /// of the headline violation the run prints first. A run stops at its first
+    /// safety violation, so a liveness invariant can be kept only in runs where
+    /// no safety violation comes first.
     #[arg(long, value_name = "INVARIANT", value_parser = parse_invariant)]
     pub invariant: Option<Invariant>,
+    /// The budgets of every run of the search, as for `marlow run`.
+    #[command(flatten)]
+    pub budgets: BudgetArgs,
 }
 
 fn parse_invariant(text: &str) -> Result<Invariant, String> {
@@ -92,6 +97,7 @@ pub fn shrink(args: ShrinkArgs) -> i32 {
         max_runs: args.max_runs,
         seeds_per_candidate: args.seeds_per_candidate,
         invariant: args.invariant,
+        run: args.budgets.run_options(args.seed),
     };
     eprintln!(
         "shrinking {} seed {} (design {}); budget {} s or {} runs",

@@ -105,11 +105,8 @@ pub fn sweep(args: SweepArgs) -> i32 {
     );
     let run_seed = |seed| {
         let options = RunOptions {
-            seed,
             run_to_end: args.run_to_end,
-            max_steps: args.budgets.max_steps,
-            max_memory_bytes: args.budgets.max_memory_bytes(),
-            ..RunOptions::default()
+            ..args.budgets.run_options(seed)
         };
         timed(|| match args.check_determinism {
             false => run_catching(&scenario, &options).map(|report| SeedRun::Ran(Box::new(report))),

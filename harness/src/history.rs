@@ -86,7 +86,9 @@ pub enum Step {
     },
     /// What produced this history; always its first entry, so that a history file
     /// audited offline says which scenario, design, seed and threshold it is about.
-    Header(RunHeader),
+    /// Boxed: there is one per history, and every entry would otherwise be as
+    /// large as it.
+    Header(Box<RunHeader>),
     /// A client's producer put one send of a command on the commands topic twice (a
     /// retry after a lost acknowledgement, without idempotence). The second copy is
     /// the same record: the processor must answer it without a second effect (S2).
@@ -156,7 +158,9 @@ pub enum CommittedRecord {
     Event(Event),
     Outcome(Outcome),
     Alarm(Alarm),
-    DeadLetter(DeadLetter),
+    /// Boxed: a dead letter is rare and large (the record it holds), and every
+    /// history entry would otherwise be as large as it.
+    DeadLetter(Box<DeadLetter>),
     /// A command re-enqueued by the seed design (W5 traffic).
     Reenqueue {
         command: CommandId,

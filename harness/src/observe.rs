@@ -32,9 +32,9 @@ pub fn observe(topic: &str, value: Option<&[u8]>) -> Option<CommittedRecord> {
         },
         topics::OUTCOMES => decode::<Outcome>(bytes).map_or_else(other, CommittedRecord::Outcome),
         topics::ALARMS => decode::<Alarm>(bytes).map_or_else(other, CommittedRecord::Alarm),
-        topics::DEAD_LETTER => {
-            decode::<DeadLetter>(bytes).map_or_else(other, CommittedRecord::DeadLetter)
-        }
+        topics::DEAD_LETTER => decode::<DeadLetter>(bytes).map_or_else(other, |letter| {
+            CommittedRecord::DeadLetter(Box::new(letter))
+        }),
         topics::COMMANDS_INDEXED => match decode::<IndexedCommand>(bytes) {
             Ok(indexed) if indexed.reenqueues > 0 => CommittedRecord::Reenqueue {
                 command: indexed.command.id,

@@ -37,14 +37,12 @@ pub struct RunOptions {
     pub max_steps: Option<u64>,
     /// Overrides the memory budget, in estimated bytes (`world/budget.rs`).
     pub max_memory_bytes: Option<u64>,
+    /// Overrides the largest store value a task may write (`world/budget.rs`).
+    pub max_store_value_bytes: Option<usize>,
     /// Tests only: plant a determinism bug from this trace step on (see
     /// `world/content.rs`), to show `check_determinism` naming the step.
     #[cfg(test)]
     pub plant_unordered_content_from_step: Option<u64>,
-    /// Tests only: a store-value budget below `budget::MAX_STORE_VALUE_BYTES`,
-    /// so a short run reaches it.
-    #[cfg(test)]
-    pub max_store_value_bytes: Option<usize>,
 }
 
 pub struct RunReport {
@@ -85,15 +83,15 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
     #[cfg(test)]
     {
         world.plant_unordered_content_from_step = options.plant_unordered_content_from_step;
-        if let Some(bytes) = options.max_store_value_bytes {
-            world.store_value_budget_bytes = bytes;
-        }
     }
     if let Some(max_steps) = options.max_steps {
         world.step_budget = max_steps;
     }
     if let Some(max_memory_bytes) = options.max_memory_bytes {
         world.memory_budget_bytes = max_memory_bytes;
+    }
+    if let Some(bytes) = options.max_store_value_bytes {
+        world.store_value_budget_bytes = bytes;
     }
     let simulated_us = world.run();
     let stopped_early = !world.ended;

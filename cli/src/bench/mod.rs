@@ -86,6 +86,12 @@ pub fn child(args: BenchChildArgs) -> i32 {
             scenario.phases.safety_duration_ms = args.safety_ms;
             scenario.phases.max_simulated_ms += extra;
             let report = run(&scenario, &RunOptions::default());
+            // Throughput of a run that failed or was stopped by a budget is
+            // not the figure the table promises.
+            if let Some(violation) = report.violations.first() {
+                eprintln!("the measured run failed: {violation}");
+                return crate::commands::EXIT_INTERNAL;
+            }
             (report.counters.commands_sent, report.simulated_us, 1)
         }
         ChildKind::Sweep => {
@@ -133,19 +139,34 @@ fn run_child(args: &[String]) -> Result<ChildReport, String> {
         .map_err(|error| format!("cannot start a bench child: {error}"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().last().unwrap_or("");
-    serde_json::from_str(line).map_err(|error| {
-        format!(
-            "bench-child {} printed no report ({error}): {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
+    let report: Option<ChildReport> = serde_json::from_str(line).ok();
+    match report {
+        Some(report) if output.status.success() => Ok(report),
+        _ => {
+            // One line for a table cell: the child's first complaint, with
+            // the table's separator escaped.
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let first = stderr
+                .lines()
+                .find(|line| !line.trim().is_empty())
+                .unwrap_or("");
+            Err(format!(
+                "bench-child {} exited with {}: {}",
+                args.join(" "),
+                output.status,
+                first.replace('|', "\\|")
+            ))
+        }
+    }
 }
 
-/// A measured row, or the row's first cells and why the child failed.
-fn write_row(table: &mut String, row: Result<String, String>, first_cells: &str) {
+/// A measured row, or the row's first cells and why the child failed;
+/// returns whether it was measured.
+fn write_row(table: &mut String, row: Result<String, String>, first_cells: &str) -> bool {
+    let measured = row.is_ok();
     let line = row.unwrap_or_else(|error| format!("{first_cells} failed: {error} |"));
     let _ = writeln!(table, "{line}");
+    measured
 }
 
 fn per_cpu_second(count: f64, cpu_s: f64) -> String {
@@ -202,6 +223,7 @@ pub fn bench(args: BenchArgs) -> i32 {
     );
     let mut table = String::new();
     let t = &mut table;
+    let mut all_measured = true;
 
     let _ = writeln!(
         t,
@@ -245,7 +267,7 @@ pub fn bench(args: BenchArgs) -> i32 {
                 r.peak_rss_kib / 1024
             )
         });
-        write_row(t, row, &format!("| {clients} | {safety_ms} ms |"));
+        all_measured &= write_row(t, row, &format!("| {clients} | {safety_ms} ms |"));
         bar.inc(1);
     }
 
@@ -272,7 +294,7 @@ pub fn bench(args: BenchArgs) -> i32 {
                 r.peak_rss_kib / 1024
             )
         });
-        write_row(t, row, &format!("| {jobs} |"));
+        all_measured &= write_row(t, row, &format!("| {jobs} |"));
         bar.inc(1);
     }
 
@@ -320,7 +342,7 @@ pub fn bench(args: BenchArgs) -> i32 {
             None => {
                 let _ = writeln!(
                     t,
-                    "| {name} | none within {} | | {cpu_ms:.0} |",
+                    "| {name} | none within {} | | {cpu_ms} |",
                     expect.within_seeds
                 );
             }
@@ -351,5 +373,10 @@ pub fn bench(args: BenchArgs) -> i32 {
         }
         eprintln!("bench: table written to {}", path.display());
     }
-    0
+    if all_measured {
+        0
+    } else {
+        eprintln!("error: some rows were not measured (see `failed:` in the table)");
+        crate::commands::EXIT_INTERNAL
+    }
 }

@@ -110,6 +110,24 @@ impl Lanes {
             .map_or(LaneKey::Cluster, |account| LaneKey::Account(account.0))
     }
 
+    /// Takes in an entry that is not drawn (before a cut window): its
+    /// command's account and its event's effect on the balance.
+    pub fn learn(&mut self, entry: &HistoryEntry) {
+        match &entry.step {
+            Step::Invoke { command, .. } => {
+                self.account_of.insert(command.id, command.account);
+            }
+            Step::Committed {
+                record: CommittedRecord::Event(event),
+                ..
+            } => {
+                *self.balance_minor.entry(event.account).or_insert(0) +=
+                    event.body.balance_delta_minor();
+            }
+            _ => {}
+        }
+    }
+
     /// The item for `entry`, or `None` for entries not worth a shape (the
     /// header, input positions).
     pub fn place(&mut self, entry: &HistoryEntry) -> Option<Item> {

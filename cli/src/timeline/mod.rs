@@ -36,7 +36,8 @@ pub struct RunFacts<'a> {
 struct Page<'a> {
     scenario: &'a str,
     design: &'a str,
-    seed: u64,
+    /// A string: a u64 seed past 2^53 would not survive a JavaScript number.
+    seed: String,
     trace_hash: &'a str,
     simulated_us: u64,
     repro: &'a str,
@@ -67,14 +68,27 @@ struct ViolationView {
 pub fn render(facts: &RunFacts, history: &[HistoryEntry], violations: &[Violation]) -> String {
     let (window, note) = drawn_window(history, violations);
     let mut lanes = Lanes::default();
+    // Entries before a cut window still move balances and name commands'
+    // accounts; they are learnt, not drawn.
+    let skipped = history.len() - window.len();
+    for entry in &history[..window.first().map_or(0, |first| {
+        history.partition_point(|entry| entry.seq < first.seq)
+    })] {
+        lanes.learn(entry);
+    }
+    debug_assert!(skipped == 0 || note.is_some());
     let mut items = Vec::with_capacity(window.len());
     for entry in window {
         if let Some(item) = lanes.place(entry) {
             items.push(item);
         }
     }
-    let views: Vec<ViolationView> = violations
-        .iter()
+    // The headline first: the page opens on the violation `marlow run`
+    // prints first, and others follow in the checkers' order.
+    let headline = marlow_sim::verdict::headline(violations);
+    let views: Vec<ViolationView> = headline
+        .into_iter()
+        .chain(violations.iter().filter(|v| Some(*v) != headline))
         .map(|violation| view(violation, history))
         .collect();
     let proven: BTreeSet<u64> = views.iter().flat_map(|v| v.proof.iter().copied()).collect();
@@ -85,7 +99,7 @@ pub fn render(facts: &RunFacts, history: &[HistoryEntry], violations: &[Violatio
     let page = Page {
         scenario: facts.scenario,
         design: facts.design,
-        seed: facts.seed,
+        seed: facts.seed.to_string(),
         trace_hash: &facts.trace_hash,
         simulated_us: facts.simulated_us,
         repro: &facts.repro,
@@ -95,8 +109,10 @@ pub fn render(facts: &RunFacts, history: &[HistoryEntry], violations: &[Violatio
         note,
     };
     let json = serde_json::to_string(&page).expect("the page data is plain data");
-    // Inside a <script> element, "</" would end it; JSON allows "<\/".
-    let json = json.replace("</", "<\\/");
+    // Inside a <script> element, "</script" would end it and "<!--" would
+    // change how it is parsed; with every "<" escaped (JSON allows \u003c)
+    // no string the run holds can do either.
+    let json = json.replace('<', "\\u003c");
     assert!(TEMPLATE.contains(DATA_MARK), "page.html has its data mark");
     TEMPLATE.replacen(DATA_MARK, &json, 1)
 }
@@ -116,8 +132,13 @@ fn drawn_window<'a>(
     });
     let end = end.max(MAX_DRAWN_ENTRIES.min(history.len()));
     let start = end - MAX_DRAWN_ENTRIES;
+    let which = if headline.is_some() {
+        "before the violation"
+    } else {
+        "last"
+    };
     let note = format!(
-        "showing history entries #{} to #{} of {} (the {MAX_DRAWN_ENTRIES} before the violation); `--history FILE` writes them all",
+        "showing history entries #{} to #{} of {} (the {MAX_DRAWN_ENTRIES} {which}); `--history FILE` writes them all",
         history[start].seq,
         history[end - 1].seq,
         history.len()

@@ -3,6 +3,7 @@
 //! by what the data says.
 
 use super::*;
+use lanes::Lanes;
 use marlow_scenarios::Scenario;
 use marlow_sim::run::{run, RunOptions, RunReport};
 
@@ -43,7 +44,7 @@ fn data_of(html: &str) -> serde_json::Value {
     let start =
         html.find("application/json\">").expect("data script") + "application/json\">".len();
     let end = start + html[start..].find("</script>").expect("closed");
-    serde_json::from_str(&html[start..end].replace("<\\/", "</")).expect("valid JSON")
+    serde_json::from_str(&html[start..end]).expect("valid JSON")
 }
 
 #[test]
@@ -129,4 +130,73 @@ fn data_cannot_close_the_script_element() {
         2,
         "only the page's own two scripts close"
     );
+    report.violations[0].message = "<!--<script>".to_string();
+    let html = render(
+        &facts(&report),
+        report.history.entries(),
+        &report.violations,
+    );
+    assert!(
+        !html.contains("<!--<script>"),
+        "no comment-and-script sequence reaches the parser"
+    );
+    assert_eq!(data_of(&html)["violations"][0]["message"], "<!--<script>");
+}
+
+/// The page opens on the violation `marlow run` prints first (the first
+/// safety one), whatever order the checkers reported them in.
+#[test]
+fn the_headline_violation_comes_first() {
+    let mut report = double_spend();
+    let mut liveness = report.violations[0].clone();
+    liveness.invariant = Invariant::L4;
+    report.violations.insert(0, liveness);
+    let html = render(
+        &facts(&report),
+        report.history.entries(),
+        &report.violations,
+    );
+    assert_eq!(data_of(&html)["violations"][0]["code"], "S1");
+}
+
+/// A history cut to its last entries still labels balances from the whole
+/// run: the entries before the window are learnt, not forgotten.
+#[test]
+fn a_cut_window_keeps_the_balances_of_the_whole_run() {
+    let report = double_spend();
+    let entries = report.history.entries();
+    let whole = render(&facts(&report), entries, &report.violations);
+    let whole_items = data_of(&whole)["items"].as_array().expect("items").clone();
+    let mut learnt = Lanes::default();
+    let cut = entries.len() / 2;
+    for entry in &entries[..cut] {
+        learnt.learn(entry);
+    }
+    let last_event = entries[cut..]
+        .iter()
+        .rev()
+        .find(|e| {
+            matches!(
+                e.step,
+                Step::Committed {
+                    record: CommittedRecord::Event(_),
+                    ..
+                }
+            )
+        })
+        .expect("an event after the cut");
+    let mut checked = false;
+    for entry in &entries[cut..] {
+        let item = learnt.place(entry);
+        if entry.seq == last_event.seq {
+            let item = item.expect("an event is drawn");
+            let drawn = whole_items
+                .iter()
+                .find(|whole_item| whole_item["seq"] == entry.seq)
+                .expect("drawn in the whole page");
+            assert_eq!(drawn["label"], item.label.as_str());
+            checked = true;
+        }
+    }
+    assert!(checked);
 }

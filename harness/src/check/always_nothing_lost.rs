@@ -320,7 +320,11 @@ mod tests {
             value: Some(b"garbage".to_vec()),
             reason: "malformed record".into(),
         };
-        story.commit("dead-letter", 0, CommittedRecord::DeadLetter(letter));
+        story.commit(
+            "dead-letter",
+            0,
+            CommittedRecord::DeadLetter(Box::new(letter)),
+        );
         story.end();
         assert_eq!(run(&story), None);
     }

@@ -303,7 +303,7 @@ impl Story {
         self.commit(
             topics::DEAD_LETTER,
             partition,
-            CommittedRecord::DeadLetter(letter),
+            CommittedRecord::DeadLetter(Box::new(letter)),
         )
     }
 

@@ -388,7 +388,11 @@ fn run_created(
         }
         None => Recorder::new(&design),
     });
-    recorder.push(Step::Header(RunHeader::new(scenario, options.seed, "real")));
+    recorder.push(Step::Header(Box::new(RunHeader::new(
+        scenario,
+        options.seed,
+        "real",
+    ))));
     let stop = Arc::new(AtomicBool::new(false));
     let partitions = scenario.cluster.partitions_of(topics::COMMANDS);
     let watch = Stopwatch::start();

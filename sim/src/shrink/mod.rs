@@ -31,6 +31,8 @@ pub struct ShrinkOptions {
     /// `None`: its headline (the first safety violation, else the first
     /// liveness one), the one `marlow run` prints first.
     pub invariant: Option<Invariant>,
+    /// The options of every run (its budgets); the seed is the shrinker's.
+    pub run: RunOptions,
 }
 
 impl Default for ShrinkOptions {
@@ -39,6 +41,7 @@ impl Default for ShrinkOptions {
             max_runs: 20_000,
             seeds_per_candidate: 8,
             invariant: None,
+            run: RunOptions::default(),
         }
     }
 }
@@ -176,10 +179,10 @@ fn most_operations_per_client(report: &RunReport, clients: u32) -> u32 {
         .max(1)
 }
 
-fn run_seed(scenario: &Scenario, seed: u64) -> Option<RunReport> {
+fn run_seed(scenario: &Scenario, seed: u64, template: &RunOptions) -> Option<RunReport> {
     let options = RunOptions {
         seed,
-        ..RunOptions::default()
+        ..template.clone()
     };
     run_catching(scenario, &options).ok()
 }
@@ -209,7 +212,7 @@ pub fn shrink(
         scenario,
         &RunOptions {
             seed,
-            ..RunOptions::default()
+            ..options.run.clone()
         },
     )
     .map_err(|failure| ShrinkError::Panics {
@@ -243,13 +246,13 @@ pub fn shrink(
     // range or a swarm fault mix becomes the values it drew); the same seed
     // must fail it the same way.
     let start = as_repro(swarm::draw(scenario, seed).scenario, scenario);
-    let report = run_seed(&start, seed);
+    let report = run_seed(&start, seed, &options.run);
     let Some(report) = report.filter(|report| fails(report)) else {
         return Err(ShrinkError::DrawDiffers {
             scenario: scenario.name.clone(),
             seed,
             original: invariant,
-            concrete: run_seed(&start, seed)
+            concrete: run_seed(&start, seed, &options.run)
                 .and_then(|r| headline(&r.violations).map(|v| v.invariant)),
         });
     };
@@ -283,7 +286,7 @@ pub fn shrink(
                         }
                         let candidate_seed = best.seed.wrapping_add(offset);
                         runs += 1;
-                        let report = run_seed(&candidate.scenario, candidate_seed);
+                        let report = run_seed(&candidate.scenario, candidate_seed, &options.run);
                         let keep = report.filter(|report| {
                             fails(report) && report.counters.commands_sent <= best.size.commands
                         });
@@ -293,10 +296,9 @@ pub fn shrink(
                             best_commands: best.size.commands,
                             pass,
                         };
-                        if !progress(&on) {
-                            stop = Stop::Asked;
-                            break 'rounds;
-                        }
+                        // A candidate that fails is kept even when the
+                        // caller then says stop: it ran, and it is smaller.
+                        let go_on = progress(&on);
                         if let Some(report) = keep {
                             best = Best {
                                 size: Size::of(&candidate.scenario, &report),
@@ -307,6 +309,12 @@ pub fn shrink(
                             keep_change(&mut changes, candidate.change.clone());
                             moves_kept += 1;
                             accepted = true;
+                        }
+                        if !go_on {
+                            stop = Stop::Asked;
+                            break 'rounds;
+                        }
+                        if accepted {
                             break;
                         }
                     }
@@ -391,7 +399,7 @@ mod tests {
         let text = shrunk.scenario.to_toml_string().expect("serialises");
         let again = Scenario::from_toml_str(&text, "shrunk").expect("valid");
         assert_eq!(again, shrunk.scenario);
-        let report = run_seed(&again, shrunk.seed).expect("no panic");
+        let report = run_seed(&again, shrunk.seed, &RunOptions::default()).expect("no panic");
         assert!(fails_with(&report, shrunk.invariant, true));
     }
 }

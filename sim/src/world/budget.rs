@@ -13,10 +13,12 @@ use std::collections::BTreeMap;
 /// Kafka's default `message.max.bytes` (1 MiB plus a batch header): a broker
 /// refuses a larger record, so a design whose records grow past it is stopped.
 pub const MAX_RECORD_BYTES: usize = 1_048_588;
-/// One store value (an account's state in one task) at most. Honest values
-/// hold an account and a few ids; one past this grows with every command,
-/// and since a task decodes it at every read, each step would cost more than
-/// the last until the run takes the machine.
+/// One store value (an account's state in one task) at most
+/// (`--max-state-kib` sets another). The hardened design's values hold an
+/// account and a few ids. The seed design with W4 fixed keeps every applied
+/// command id in its account's value (about 25 bytes each), and decodes it at
+/// every read, so each step costs more than the last: past this size (some
+/// 2,600 commands on one account) a run would soon take the machine.
 pub const MAX_STORE_VALUE_BYTES: usize = 64 * 1024;
 /// The memory budget's base, and its share per client and simulated second.
 const MEMORY_BASE_BYTES: u64 = 512 * 1024 * 1024;
@@ -181,12 +183,12 @@ impl World {
                     (Err(_), Err(_)) => format!("key {key:?}"),
                 };
                 format!(
-                    "its state-size budget: task `{task}` holds a value of {bytes} bytes for {holder} (at most {}); a state that grows with every command, decoded at every read",
+                    "its state-size budget (a resource budget, not an invariant seen failing): task `{task}` holds a value of {bytes} bytes for {holder} (at most {}; --max-state-kib sets another); a state that grows with every command, decoded at every read",
                     self.store_value_budget_bytes
                 )
             }
             Exceeded::Memory { budget } => format!(
-                "its memory budget: the simulated logs and the history came to more than {:.1} MiB (estimated; --max-memory-mib sets another)",
+                "its memory budget (a resource budget, not an invariant seen failing): the simulated logs and the history came to more than {:.1} MiB (estimated; --max-memory-mib sets another)",
                 budget as f64 / (1024.0 * 1024.0)
             ),
             Exceeded::OneInstant { at_us } => format!(
@@ -339,7 +341,11 @@ mod runaway_tests {
             .find(|v| v.message.contains("budget"))
             .expect("a budget verdict");
         assert!(violation.invariant.is_liveness(), "{}", violation.message);
-        for part in ["state-size budget: task `seed-", "(at most 256)"] {
+        for part in [
+            "state-size budget (a resource budget",
+            "task `seed-",
+            "(at most 256;",
+        ] {
             assert!(
                 violation.message.contains(part),
                 "{part}: {}",

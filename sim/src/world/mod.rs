@@ -170,7 +170,11 @@ impl World {
             ended: false,
             input_partitions: std::collections::BTreeMap::new(),
         };
-        world.push_history(Step::Header(RunHeader::new(scenario, seed, "simulated")));
+        world.push_history(Step::Header(Box::new(RunHeader::new(
+            scenario,
+            seed,
+            "simulated",
+        ))));
         world.create_topics();
         world.schedule_start();
         world
