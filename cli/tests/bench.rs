@@ -18,6 +18,7 @@ fn the_quick_bench_prints_every_section_and_writes_its_file() {
         "### End to end",
         "### Sweep",
         "### Time to the first expected violation",
+        "### Group workload",
     ] {
         assert!(ran.stdout.contains(section), "{section}");
     }

@@ -34,6 +34,12 @@ pub enum ChildKind {
     EndToEnd,
     /// `--seeds` seeds of the small scenario on `--jobs` threads.
     Sweep,
+    /// The group workload (`--records`) through the simulated cluster.
+    GroupSim,
+    /// The group workload through librdkafka's in-process mock cluster.
+    GroupMock,
+    /// The group workload through a noida-db this process starts.
+    GroupNoida,
 }
 
 /// One measurement in its own process (started by `marlow bench`).
@@ -49,6 +55,53 @@ pub struct BenchChildArgs {
     pub seeds: u64,
     #[arg(long, default_value_t = 1)]
     pub jobs: u32,
+    #[arg(long, default_value_t = 100_000)]
+    pub records: usize,
+}
+
+/// Partitions of the group workload's topic.
+const GROUP_PARTITIONS: u32 = 16;
+
+/// The group workload through `kind`'s cluster; the clock runs around the
+/// workload only (a broker's start is not part of it). Returns (records read,
+/// wall seconds, CPU seconds of this process).
+#[allow(clippy::disallowed_methods)] // wall time around the work, outside every run
+fn group_child(kind: ChildKind, records: usize) -> Result<(usize, f64, f64), String> {
+    use marlow_kafka::broker::{BrokerUnderTest, NoidaBroker};
+    use marlow_kafka::conformance::{group_workload, RdkafkaBackend, SimBackend};
+    use marlow_kafka::topics::RunNamespace;
+    let timed = |work: &mut dyn FnMut() -> Result<usize, String>| {
+        let started = std::time::Instant::now();
+        let cpu_before = measure::cpu_seconds().unwrap_or(0.0);
+        let read = work()?;
+        let cpu = measure::cpu_seconds().unwrap_or(0.0) - cpu_before;
+        Ok((read, started.elapsed().as_secs_f64(), cpu))
+    };
+    let on_broker = |broker: &BrokerUnderTest| {
+        let ns = RunNamespace::new(&format!("bench-{}", std::process::id()))
+            .map_err(|error| error.to_string())?;
+        let mut backend = RdkafkaBackend::new(broker, ns).map_err(|error| error.to_string())?;
+        let result = timed(&mut || {
+            group_workload(&mut backend, GROUP_PARTITIONS, records).map_err(|e| e.to_string())
+        });
+        let _ = backend.finish();
+        result
+    };
+    match kind {
+        ChildKind::GroupSim => timed(&mut || {
+            group_workload(&mut SimBackend::new(), GROUP_PARTITIONS, records)
+                .map_err(|error| error.to_string())
+        }),
+        ChildKind::GroupMock => {
+            let broker = BrokerUnderTest::mock().map_err(|error| error.to_string())?;
+            on_broker(&broker)
+        }
+        ChildKind::GroupNoida => {
+            let noida = NoidaBroker::start().map_err(|error| format!("noida-db: {error}"))?;
+            on_broker(&noida.under_test())
+        }
+        ChildKind::EndToEnd | ChildKind::Sweep => unreachable!("not a group workload"),
+    }
 }
 
 /// What a child measured about itself, as one JSON line.
@@ -76,6 +129,29 @@ fn small_scenario() -> Scenario {
 pub fn child(args: BenchChildArgs) -> i32 {
     let started = std::time::Instant::now();
     let cpu_before = measure::cpu_seconds().unwrap_or(0.0);
+    if matches!(
+        args.kind,
+        ChildKind::GroupSim | ChildKind::GroupMock | ChildKind::GroupNoida
+    ) {
+        return match group_child(args.kind, args.records) {
+            Ok((read, wall_s, cpu_s)) => {
+                let report = ChildReport {
+                    cpu_s,
+                    wall_s,
+                    peak_rss_kib: measure::peak_rss_kib().unwrap_or(0),
+                    commands: read as u64,
+                    simulated_us: 0,
+                    seeds: 0,
+                };
+                out!("{}", serde_json::to_string(&report).expect("plain data"));
+                0
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                crate::commands::EXIT_INTERNAL
+            }
+        };
+    }
     let (commands, simulated_us, seeds) = match args.kind {
         ChildKind::EndToEnd => {
             let mut scenario = Scenario::load_named("baseline").expect("baseline is shipped");
@@ -115,6 +191,9 @@ pub fn child(args: BenchChildArgs) -> i32 {
                 }
             });
             (commands.into_inner(), 0, args.seeds)
+        }
+        ChildKind::GroupSim | ChildKind::GroupMock | ChildKind::GroupNoida => {
+            unreachable!("handled above")
         }
     };
     let report = ChildReport {
@@ -195,6 +274,7 @@ pub fn bench(args: BenchArgs) -> i32 {
         None => None,
     };
     let load_before = measure::load();
+    let group_records = if args.quick { 10_000 } else { 100_000 };
     let (log_records, e2e, sweep_seeds) = if args.quick {
         (100_000, vec![(100, 1_000)], 4)
     } else {
@@ -215,7 +295,7 @@ pub fn bench(args: BenchArgs) -> i32 {
         .into_iter()
         .filter(|name| name.starts_with('w'))
         .collect();
-    let steps = 3 + e2e.len() + 2 + shipped_w.len();
+    let steps = 3 + e2e.len() + 2 + shipped_w.len() + 3;
     let bar = ProgressBar::new(steps as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len}  {msg}  [{elapsed_precise}]")
@@ -349,11 +429,44 @@ pub fn bench(args: BenchArgs) -> i32 {
         }
         bar.inc(1);
     }
-    bar.finish_and_clear();
     let _ = writeln!(
         t,
-        "\nNot in this table yet: the produce, group consume and commit workload side by side through the simulator, librdkafka's mock cluster and noida-db."
+        "\n### Group workload: produce {group_records} keyed records to {GROUP_PARTITIONS} partitions, join a group, read it all back read_committed, commit the offsets in a transaction. One process per row, the same `LogBackend` calls on each (kafka/src/conformance/workload.rs). A broker's wall time includes the client's fixed waits (a group join, the end of each partition), so the CPU-second figure is the fairer one; noida-db's own CPU is not counted.\n"
     );
+    let _ = writeln!(
+        t,
+        "| cluster | records per wall second | the simulator is faster by | records per CPU-second of the process | the simulator is faster by | peak RSS |\n|---|---:|---:|---:|---:|---:|"
+    );
+    let mut sim_rates: Option<(f64, f64)> = None;
+    for (kind, name) in [
+        ("group-sim", "simulated cluster"),
+        ("group-mock", "librdkafka mock cluster (in process)"),
+        ("group-noida", "noida-db"),
+    ] {
+        bar.set_message(format!("group workload, {name}"));
+        let child_args = [kind.to_string(), format!("--records={group_records}")];
+        let row = run_child(&child_args).map(|r| {
+            let wall_rate = r.commands as f64 / r.wall_s.max(0.000_001);
+            let cpu_rate = r.commands as f64 / r.cpu_s.max(0.01);
+            let (sim_wall, sim_cpu) = *sim_rates.get_or_insert((wall_rate, cpu_rate));
+            format!(
+                "| {name} | {wall_rate:.0} | {:.1}x | {cpu_rate:.0} | {:.1}x | {} MB |",
+                sim_wall / wall_rate.max(0.000_001),
+                sim_cpu / cpu_rate.max(0.000_001),
+                r.peak_rss_kib / 1024
+            )
+        });
+        // noida-db is optional: a machine without it gets a row that says so.
+        let row = match row {
+            Err(error) if kind == "group-noida" && error.contains("not installed") => Ok(format!(
+                "| {name} | not installed (bash .ci/kafka-broker.sh install) | | | |"
+            )),
+            row => row,
+        };
+        all_measured &= write_row(t, row, &format!("| {name} |"));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
     out!("{table}");
     if let Some((mut file, path)) = out_file {
         let header = format!(

@@ -9,12 +9,14 @@ mod rdkafka_backend;
 mod report;
 mod sim_backend;
 mod suite;
+mod workload;
 
 pub use expected::{mock_expected, noida_expected, tansu_expected, ExpectedDifference};
 pub use rdkafka_backend::RdkafkaBackend;
 pub use report::{compare, StepReport, SuiteReport, Verdict};
 pub use sim_backend::SimBackend;
 pub use suite::run_suite;
+pub use workload::group_workload;
 
 use std::fmt;
 
