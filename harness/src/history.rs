@@ -17,6 +17,11 @@ pub struct HistoryEntry {
     pub step: Step,
 }
 
+/// A run keeps about four entries per command, so their size is most of a
+/// history's memory: 112 bytes (rare large variants are boxed). A new variant
+/// that grows every entry fails this at compile time.
+const _: () = assert!(std::mem::size_of::<HistoryEntry>() <= 112);
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
