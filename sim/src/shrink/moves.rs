@@ -5,6 +5,7 @@
 //! Moves are grouped in passes, biggest effect first; within a pass the
 //! boldest candidate comes first, as a failing bold step saves many small ones.
 
+use marlow_harness::swarm::short_number;
 use marlow_scenarios::{DesignKind, MinMax, Scenario, MAX_OPERATIONS_PER_CLIENT};
 
 /// One candidate: the scenario, and what the move did (for the progress line
@@ -218,14 +219,18 @@ fn faults(scenario: &Scenario, _: u32) -> Vec<Candidate> {
         }
         out.push(candidate(
             scenario,
-            change(format!("faults.{name}"), rate, 0),
+            change(format!("faults.{name}"), short_number(rate), 0),
             |s| *s.faults.rates_mut()[index] = 0.0,
         ));
         // Halving stops at a rate too small to matter in a short run.
         if rate > 0.01 {
             out.push(candidate(
                 scenario,
-                change(format!("faults.{name}"), rate, rate / 2.0),
+                change(
+                    format!("faults.{name}"),
+                    short_number(rate),
+                    short_number(rate / 2.0),
+                ),
                 |s| *s.faults.rates_mut()[index] = rate / 2.0,
             ));
         }
@@ -336,7 +341,7 @@ fn workload_knobs(scenario: &Scenario, _: u32) -> Vec<Candidate> {
         }
         out.push(candidate(
             scenario,
-            change(format!("workload.{name}"), value, 0),
+            change(format!("workload.{name}"), short_number(value), 0),
             |s| {
                 let w = &mut s.workload;
                 let fields = [
