@@ -209,7 +209,10 @@ fn noida_never_drops_a_crashed_member_and_the_run_names_the_stalled_group() {
             .count();
         assert!(consumed > 0, "the stalled partitions are in the history");
         let stall = report.stall.as_ref().expect("a stall report");
-        assert!(!stall.caught_up());
+        // Not asserted: that the group is still behind at the end. On a loaded
+        // machine it can recover just after the liveness bound, so the end's
+        // report shows it caught up while L1 stands (seen once in a full test
+        // run); the report at the heal above shows the stall either way.
         let text = stall.to_string();
         println!("at the end:\n{text}");
         assert!(text.contains(&stall.group), "{text}");

@@ -78,9 +78,19 @@ struct Driver<'a> {
     healed: bool,
 }
 
-/// Runs the workload until `heal_at_us` (the recorder's clock) or `heal_now`, pushes `Heal`,
-/// then waits (sending nothing new) until every client has its answer or the scenario's
-/// liveness bound has passed.
+/// The end of the safety phase, as two flags with one writer each: a request to heal (a
+/// soak's Ctrl-C, set by its monitor) is not yet a heal, and the fault plan must not heal
+/// the instances before the history says so (`healed`, set by the ATM driver once `Heal`
+/// is pushed).
+#[derive(Default)]
+pub struct HealFlags {
+    pub requested: AtomicBool,
+    pub healed: AtomicBool,
+}
+
+/// Runs the workload until `heal_at_us` (the recorder's clock) or until a heal is
+/// requested, pushes `Heal` and sets `heal.healed`, then waits (sending nothing new) until
+/// every client has its answer or the scenario's liveness bound has passed.
 pub fn drive(
     scenario: &Scenario,
     seed: u64,
@@ -88,7 +98,7 @@ pub fn drive(
     settings: &ClientSettings,
     recorder: &Arc<Recorder>,
     heal_at_us: u64,
-    heal_now: &AtomicBool,
+    heal: &HealFlags,
 ) -> Result<(), RealError> {
     let mut config = producer_config(&settings.bootstrap);
     config.set("enable.idempotence", "true");
@@ -114,7 +124,7 @@ pub fn drive(
                 read_outcomes(&consumer, &design, &to_driver, &stop)
             })?;
         let end_at_us = heal_at_us + scenario.phases.liveness_bound_ms * 1000;
-        driver.run(&outcomes, heal_at_us, end_at_us, heal_now);
+        driver.run(&outcomes, heal_at_us, end_at_us, heal);
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = reader.join();
         Ok::<(), RealError>(())
@@ -148,13 +158,14 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// `heal_now` ends the safety phase early (a soak's Ctrl-C); the liveness wait follows.
+    /// A requested heal ends the safety phase early (a soak's Ctrl-C); the liveness wait
+    /// follows. `heal.healed` is set once `Heal` is in the history.
     fn run(
         &mut self,
         outcomes: &Receiver<Outcome>,
         heal_at_us: u64,
         mut end_at_us: u64,
-        heal_now: &AtomicBool,
+        heal: &HealFlags,
     ) {
         while let Some(actions) = self.fleet.next_setup() {
             self.perform(actions);
@@ -165,7 +176,7 @@ impl<'a> Driver<'a> {
         }
         loop {
             let now = self.recorder.now_us();
-            let early = heal_now.load(std::sync::atomic::Ordering::SeqCst);
+            let early = heal.requested.load(std::sync::atomic::Ordering::SeqCst);
             if !self.healed && (now >= heal_at_us || early) {
                 if now < heal_at_us {
                     end_at_us = now + self.scenario.phases.liveness_bound_ms * 1000;
@@ -173,7 +184,7 @@ impl<'a> Driver<'a> {
                 self.healed = true;
                 self.recorder.push(Step::Heal);
                 // The fault plan watches this flag to heal the instances.
-                heal_now.store(true, std::sync::atomic::Ordering::SeqCst);
+                heal.healed.store(true, std::sync::atomic::Ordering::SeqCst);
             }
             if self.healed && (self.fleet.idle() || now >= end_at_us) {
                 return;

@@ -435,7 +435,7 @@ fn run_created(
                 max.min(scenario.phases.safety_duration_ms)
             }),
     };
-    let heal_now = AtomicBool::new(false);
+    let heal = atm::HealFlags::default();
     let watch = Stopwatch::start();
     let group = Mutex::new(group);
     let timeline_stop = AtomicBool::new(false);
@@ -450,7 +450,7 @@ fn run_created(
             group: &group,
             recorder: &recorder,
             started_us,
-            healed: &heal_now,
+            healed: &heal.healed,
             stop: &timeline_stop,
         };
         let timeline = std::thread::Builder::new()
@@ -465,7 +465,7 @@ fn run_created(
                     recorder: &recorder,
                     started_us,
                     done: &timeline_stop,
-                    heal_now: &heal_now,
+                    heal_requested: &heal.requested,
                 };
                 std::thread::Builder::new()
                     .name("soak-monitor".into())
@@ -479,7 +479,7 @@ fn run_created(
             settings,
             &recorder,
             started_us + safety_ms * 1000,
-            &heal_now,
+            &heal,
         );
         timeline_stop.store(true, Ordering::SeqCst);
         let stall_at_heal = timeline.join().ok().flatten();

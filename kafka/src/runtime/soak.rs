@@ -182,8 +182,8 @@ pub(super) struct Run<'a> {
     pub started_us: u64,
     /// Set once the workload (and its liveness wait) is over.
     pub done: &'a AtomicBool,
-    /// Set by the monitor to end the safety phase now.
-    pub heal_now: &'a AtomicBool,
+    /// Set by the monitor to ask the ATM driver to end the safety phase now.
+    pub heal_requested: &'a AtomicBool,
 }
 
 impl Hooks<'_> {
@@ -213,7 +213,7 @@ impl Hooks<'_> {
                 let done = run.done.load(Ordering::SeqCst);
                 let elapsed_ms = run.recorder.now_us().saturating_sub(run.started_us) / 1000;
                 if self.stop.load(Ordering::SeqCst) && !p.stopping && ran_ms.is_none() {
-                    run.heal_now.store(true, Ordering::SeqCst);
+                    run.heal_requested.store(true, Ordering::SeqCst);
                     p.stopping = true;
                     ran_ms = Some(elapsed_ms);
                 }
@@ -408,7 +408,7 @@ mod tests {
 
         let design = scenario.design_config();
         let recorder = Recorder::new(&design);
-        let (done, heal_now) = (AtomicBool::new(false), AtomicBool::new(false));
+        let (done, heal_requested) = (AtomicBool::new(false), AtomicBool::new(false));
         let run = Run {
             scenario: &scenario,
             ns: &ns,
@@ -416,7 +416,7 @@ mod tests {
             recorder: &recorder,
             started_us: 0,
             done: &done,
-            heal_now: &heal_now,
+            heal_requested: &heal_requested,
         };
         let mut mid = MidRunCheck::new(&scenario);
         let (tail, first) = read_committed_since(&run, None);

@@ -91,7 +91,7 @@ pub struct FaultPlan<'a> {
     pub recorder: &'a Recorder,
     /// Wall time (recorder clock) the workload started; timeline times count from it.
     pub started_us: u64,
-    /// Set by the client driver when the safety phase ends.
+    /// Set by the client driver once `Heal` is in the history (the safety phase is over).
     pub healed: &'a AtomicBool,
     /// Set when the run is over.
     pub stop: &'a AtomicBool,
