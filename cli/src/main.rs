@@ -73,8 +73,9 @@ enum Command {
     /// `marlow.<run id>.history`, and runs the checkers. The scenario comes from that
     /// topic's header unless `--scenario` names one. Exit codes as `marlow real`.
     Check(check::CheckArgs),
-    /// Measure the simulator: the raw log, end-to-end runs, sweeps and the time
-    /// to each weak point's first violation, per CPU-second (release builds).
+    /// Measure the simulator per CPU-second (release builds): the raw log, end-to-end
+    /// runs, sweeps, each weak point's first violation, and a group workload next to
+    /// real brokers.
     Bench(bench::BenchArgs),
     /// One measurement of `marlow bench`, in its own process.
     #[command(hide = true)]
