@@ -137,9 +137,9 @@ pub fn timed<T>(work: impl FnOnce() -> T) -> (T, std::time::Duration) {
     (value, started.elapsed())
 }
 
-/// Opens an output file (`--history`, `--html`) before the run, so that a
+/// Opens an output file (`--history`, `--html`, `bench --out`) before the work, so that a
 /// path that cannot be written is a usage error up front, not after a long run.
-fn open_output<'a>(
+pub fn open_output<'a>(
     flag: &str,
     path: Option<&'a PathBuf>,
 ) -> Result<Option<(std::fs::File, &'a PathBuf)>, i32> {

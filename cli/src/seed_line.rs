@@ -92,25 +92,15 @@ impl SeedLine {
         failure: &InternalFailure,
         wall_ms: u64,
     ) -> SeedLine {
-        SeedLine {
-            scenario: context.scenario_name.to_string(),
-            design: context.design.to_string(),
+        let message = failure.to_string();
+        SeedLine::without_run(
+            context,
             seed,
-            verdict: "internal".to_string(),
-            exit_code: EXIT_INTERNAL,
-            invariant: None,
-            message: Some(failure.to_string()),
-            invariants: Vec::new(),
-            trace_hash: None,
-            trace_steps: 0,
-            simulated_us: 0,
-            stopped_early: false,
-            marks: BTreeMap::new(),
-            required_marks: context.required_marks.clone(),
-            options: BTreeMap::new(),
-            repro: repro_line(context.scenario_arg, seed, context.design),
+            ("internal", EXIT_INTERNAL),
+            message,
+            None,
             wall_ms,
-        }
+        )
     }
 
     /// A seed that ran differently twice (`--check-determinism`): exit 5.
@@ -119,23 +109,45 @@ impl SeedLine {
         divergence: &Divergence,
         wall_ms: u64,
     ) -> SeedLine {
+        let hash = divergence.hashes.0.map(|hash| hash.to_string());
+        let (seed, message) = (divergence.seed, divergence.to_string());
+        SeedLine::without_run(
+            context,
+            seed,
+            ("determinism", EXIT_DETERMINISM),
+            message,
+            hash,
+            wall_ms,
+        )
+    }
+
+    /// A seed with no run report to show (it panicked, or ran two ways):
+    /// its verdict and exit code, and what went wrong.
+    fn without_run(
+        context: &LineContext<'_>,
+        seed: u64,
+        (verdict, exit_code): (&str, i32),
+        message: String,
+        trace_hash: Option<String>,
+        wall_ms: u64,
+    ) -> SeedLine {
         SeedLine {
             scenario: context.scenario_name.to_string(),
             design: context.design.to_string(),
-            seed: divergence.seed,
-            verdict: "determinism".to_string(),
-            exit_code: EXIT_DETERMINISM,
+            seed,
+            verdict: verdict.to_string(),
+            exit_code,
             invariant: None,
-            message: Some(divergence.to_string()),
+            message: Some(message),
             invariants: Vec::new(),
-            trace_hash: divergence.hashes.0.map(|hash| hash.to_string()),
+            trace_hash,
             trace_steps: 0,
             simulated_us: 0,
             stopped_early: false,
             marks: BTreeMap::new(),
             required_marks: context.required_marks.clone(),
             options: BTreeMap::new(),
-            repro: repro_line(context.scenario_arg, divergence.seed, context.design),
+            repro: repro_line(context.scenario_arg, seed, context.design),
             wall_ms,
         }
     }

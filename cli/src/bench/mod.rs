@@ -239,6 +239,13 @@ fn run_child(args: &[String]) -> Result<ChildReport, String> {
     }
 }
 
+/// Starts a section of the table: its title, then the header row of its table
+/// (columns and alignment, in markdown).
+fn section(table: &mut String, title: &str, header: &str) {
+    let gap = if table.is_empty() { "" } else { "\n" };
+    let _ = writeln!(table, "{gap}### {title}\n\n{header}");
+}
+
 /// A measured row, or the row's first cells and why the child failed;
 /// returns whether it was measured.
 fn write_row(table: &mut String, row: Result<String, String>, first_cells: &str) -> bool {
@@ -263,15 +270,9 @@ pub fn bench(args: BenchArgs) -> i32 {
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build: figures are for trying the command, not for quoting (cargo run --release)");
     }
-    let out_file = match &args.out {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(file) => Some((file, path)),
-            Err(error) => {
-                eprintln!("error: --out: cannot create {}: {error}", path.display());
-                return EXIT_USAGE;
-            }
-        },
-        None => None,
+    let out_file = match crate::commands::open_output("--out", args.out.as_ref()) {
+        Ok(out_file) => out_file,
+        Err(code) => return code,
     };
     let load_before = measure::load();
     let group_records = if args.quick { 10_000 } else { 100_000 };
@@ -305,13 +306,10 @@ pub fn bench(args: BenchArgs) -> i32 {
     let t = &mut table;
     let mut all_measured = true;
 
-    let _ = writeln!(
+    section(
         t,
-        "### Simulated log: keyed produce, then read_committed fetch of it all\n"
-    );
-    let _ = writeln!(
-        t,
-        "| partitions | records | records per CPU-second |\n|---:|---:|---:|"
+        "Simulated log: keyed produce, then read_committed fetch of it all",
+        "| partitions | records | records per CPU-second |\n|---:|---:|---:|",
     );
     for partitions in [1_u32, 16, 256] {
         bar.set_message(format!("simulated log, {partitions} partitions"));
@@ -323,14 +321,7 @@ pub fn bench(args: BenchArgs) -> i32 {
         bar.inc(1);
     }
 
-    let _ = writeln!(
-        t,
-        "\n### End to end: hardened `baseline`, seed 0, one process per row\n"
-    );
-    let _ = writeln!(
-        t,
-        "| clients | safety phase | commands | commands per CPU-second | simulated s per CPU-second | peak RSS |\n|---:|---:|---:|---:|---:|---:|"
-    );
+    section(t, "End to end: hardened `baseline`, seed 0, one process per row", "| clients | safety phase | commands | commands per CPU-second | simulated s per CPU-second | peak RSS |\n|---:|---:|---:|---:|---:|---:|");
     for (clients, safety_ms) in e2e {
         bar.set_message(format!("end to end, {clients} clients, {safety_ms} ms"));
         let child_args = [
@@ -351,14 +342,7 @@ pub fn bench(args: BenchArgs) -> i32 {
         bar.inc(1);
     }
 
-    let _ = writeln!(
-        t,
-        "\n### Sweep: {sweep_seeds} seeds of `baseline` with 100 clients and a 10 s safety phase, one process per row\n"
-    );
-    let _ = writeln!(
-        t,
-        "| jobs | seeds per CPU-second | seeds per wall second | peak RSS |\n|---:|---:|---:|---:|"
-    );
+    section(t, &format!("Sweep: {sweep_seeds} seeds of `baseline` with 100 clients and a 10 s safety phase, one process per row"), "| jobs | seeds per CPU-second | seeds per wall second | peak RSS |\n|---:|---:|---:|---:|");
     for jobs in [1_u32, 2] {
         bar.set_message(format!("sweep, {jobs} jobs"));
         let child_args = [
@@ -378,13 +362,10 @@ pub fn bench(args: BenchArgs) -> i32 {
         bar.inc(1);
     }
 
-    let _ = writeln!(
+    section(
         t,
-        "\n### Time to the first expected violation, seeds from 0\n"
-    );
-    let _ = writeln!(
-        t,
-        "| scenario | failing seed | invariant | CPU ms to find it |\n|---|---:|---|---:|"
+        "Time to the first expected violation, seeds from 0",
+        "| scenario | failing seed | invariant | CPU ms to find it |\n|---|---:|---|---:|",
     );
     for name in shipped_w {
         bar.set_message(format!("first violation of {name}"));
@@ -429,14 +410,7 @@ pub fn bench(args: BenchArgs) -> i32 {
         }
         bar.inc(1);
     }
-    let _ = writeln!(
-        t,
-        "\n### Group workload: produce {group_records} keyed records to {GROUP_PARTITIONS} partitions, join a group, read it all back read_committed, commit the offsets in a transaction. One process per row, the same `LogBackend` calls on each (kafka/src/conformance/workload.rs). A broker's wall time includes the client's fixed waits (a group join, the end of each partition), so the CPU-second figure is the fairer one; noida-db's own CPU is not counted.\n"
-    );
-    let _ = writeln!(
-        t,
-        "| cluster | records per wall second | the simulator is faster by | records per CPU-second of the process | the simulator is faster by | peak RSS |\n|---|---:|---:|---:|---:|---:|"
-    );
+    section(t, &format!("Group workload: produce {group_records} keyed records to {GROUP_PARTITIONS} partitions, join a group, read it all back read_committed, commit the offsets in a transaction. One process per row, the same `LogBackend` calls on each (kafka/src/conformance/workload.rs). A broker's wall time includes the client's fixed waits (a group join, the end of each partition), so the CPU-second figure is the fairer one; noida-db's own CPU is not counted."), "| cluster | records per wall second | the simulator is faster by | records per CPU-second of the process | the simulator is faster by | peak RSS |\n|---|---:|---:|---:|---:|---:|");
     let mut sim_rates: Option<(f64, f64)> = None;
     for (kind, name) in [
         ("group-sim", "simulated cluster"),

@@ -1,7 +1,9 @@
 //! The shrinker's moves: from one concrete scenario, the smaller scenarios
 //! worth trying next, each with a short description of what it changed. A
-//! move only ever lowers one field (a count, a rate, a duration, a switch
-//! turned off, a range collapsed to one value), so the search always ends.
+//! move lowers one field (a count, a rate, a duration, a switch turned off, a
+//! range collapsed to one value); the one exception trades a client for one
+//! more operation per client, which still lowers (clients, operations) in
+//! that order, so the search always ends.
 //! Moves are grouped in passes, biggest effect first; within a pass the
 //! boldest candidate comes first, as a failing bold step saves many small ones.
 
@@ -92,12 +94,26 @@ fn u32_ladder(
     floor: u32,
     set: impl Fn(&mut Scenario, u32),
 ) -> Vec<Candidate> {
-    ladder(u64::from(current), u64::from(floor))
+    u64_ladder(
+        scenario,
+        field,
+        u64::from(current),
+        u64::from(floor),
+        |s, v| set(s, u32::try_from(v).expect("below a u32 current")),
+    )
+}
+
+/// One candidate per `ladder` value of a field, each naming the change.
+fn u64_ladder(
+    scenario: &Scenario,
+    field: &str,
+    current: u64,
+    floor: u64,
+    set: impl Fn(&mut Scenario, u64),
+) -> Vec<Candidate> {
+    ladder(current, floor)
         .into_iter()
-        .map(|value| {
-            let value = u32::try_from(value).expect("below a u32");
-            candidate(scenario, change(field, current, value), |s| set(s, value))
-        })
+        .map(|value| candidate(scenario, change(field, current, value), |s| set(s, value)))
         .collect()
 }
 
@@ -177,16 +193,13 @@ fn accounts(scenario: &Scenario, _: u32) -> Vec<Candidate> {
 
 fn duration(scenario: &Scenario, _: u32) -> Vec<Candidate> {
     let phases = &scenario.phases;
-    let mut out: Vec<Candidate> = ladder(phases.safety_duration_ms, 1)
-        .into_iter()
-        .map(|ms| {
-            candidate(
-                scenario,
-                change("phases.safety_duration_ms", phases.safety_duration_ms, ms),
-                |s| s.phases.safety_duration_ms = ms,
-            )
-        })
-        .collect();
+    let mut out = u64_ladder(
+        scenario,
+        "phases.safety_duration_ms",
+        phases.safety_duration_ms,
+        1,
+        |s, ms| s.phases.safety_duration_ms = ms,
+    );
     let needed = phases.safety_duration_ms + phases.liveness_bound_ms;
     if phases.max_simulated_ms > needed {
         out.push(candidate(
@@ -406,18 +419,13 @@ fn timing(scenario: &Scenario, _: u32) -> Vec<Candidate> {
     // Shorter client timeouts (down to 1 ms, below which no answer could
     // ever arrive in time): the same pressure from resubmissions of fewer
     // commands.
-    let timeout_us = scenario.workload.client_timeout_us;
-    out.extend(
-        ladder(timeout_us, MIN_CLIENT_TIMEOUT_US)
-            .into_iter()
-            .map(|us| {
-                candidate(
-                    scenario,
-                    change("workload.client_timeout_us", timeout_us, us),
-                    |s| s.workload.client_timeout_us = us,
-                )
-            }),
-    );
+    out.extend(u64_ladder(
+        scenario,
+        "workload.client_timeout_us",
+        scenario.workload.client_timeout_us,
+        MIN_CLIENT_TIMEOUT_US,
+        |s, us| s.workload.client_timeout_us = us,
+    ));
     out.extend(u32_ladder(
         scenario,
         "cluster.max_poll_records",

@@ -262,6 +262,7 @@ mod tests {
 #[cfg(test)]
 mod runaway_tests {
     use crate::run::{run, RunOptions};
+    use marlow_harness::check::Violation;
     use marlow_scenarios::{Invariant, MinMax, Scenario};
 
     /// W5's retry storm with no broker latency: stopped by a step budget, the
@@ -276,21 +277,34 @@ mod runaway_tests {
             max_steps: Some(20_000),
             ..RunOptions::default()
         };
-        let report = run(&scenario, &options);
-        let violation = report.violations.last().expect("a verdict");
-        assert_eq!(violation.invariant, Invariant::L3, "{}", violation.message);
-        for part in [
-            "step budget (20000 steps",
-            "retry traffic did not drain",
-            "account 0",
-        ] {
-            assert!(
-                violation.message.contains(part),
-                "{part}: {}",
-                violation.message
-            );
+        let verdict = budget_verdict(&scenario, &options);
+        assert_eq!(verdict.invariant, Invariant::L3, "{}", verdict.message);
+        assert_mentions(
+            &verdict.message,
+            &[
+                "step budget (20000 steps",
+                "retry traffic did not drain",
+                "account 0",
+            ],
+        );
+    }
+
+    /// Runs `scenario` and returns the verdict a budget gave it, checking that
+    /// the run stopped there.
+    fn budget_verdict(scenario: &Scenario, options: &RunOptions) -> Violation {
+        let report = run(scenario, options);
+        assert!(report.stopped_early, "a budget stops the run");
+        let verdict = (report.violations.into_iter())
+            .find(|v| v.message.contains("budget"))
+            .expect("a budget verdict");
+        assert!(verdict.invariant.is_liveness(), "{}", verdict.message);
+        verdict
+    }
+
+    fn assert_mentions(message: &str, parts: &[&str]) {
+        for part in parts {
+            assert!(message.contains(part), "{part}: {message}");
         }
-        assert!(report.stopped_early);
     }
 
     /// A produced record past Kafka's default message.max.bytes stops the run
@@ -336,23 +350,15 @@ mod runaway_tests {
             max_store_value_bytes: Some(256),
             ..RunOptions::default()
         };
-        let report = run(&scenario, &options);
-        let violation = (report.violations.iter())
-            .find(|v| v.message.contains("budget"))
-            .expect("a budget verdict");
-        assert!(violation.invariant.is_liveness(), "{}", violation.message);
-        for part in [
-            "state-size budget (a resource budget",
-            "task `seed-",
-            "(at most 256;",
-        ] {
-            assert!(
-                violation.message.contains(part),
-                "{part}: {}",
-                violation.message
-            );
-        }
-        assert!(report.stopped_early);
+        let verdict = budget_verdict(&scenario, &options);
+        assert_mentions(
+            &verdict.message,
+            &[
+                "state-size budget (a resource budget",
+                "task `seed-",
+                "(at most 256;",
+            ],
+        );
         // The shipped budget leaves the same honest run alone.
         let honest = run(&scenario, &RunOptions::default());
         assert!(!honest
@@ -370,23 +376,16 @@ mod runaway_tests {
             max_memory_bytes: Some(512 * 1024),
             ..RunOptions::default()
         };
-        let report = run(&scenario, &options);
-        let violation = (report.violations.iter())
-            .find(|v| v.message.contains("budget"))
-            .expect("a budget verdict");
-        assert_eq!(violation.invariant, Invariant::L3, "{}", violation.message);
-        for part in [
-            "memory budget",
-            "more than 0.5 MiB",
-            "retry traffic did not drain",
-        ] {
-            assert!(
-                violation.message.contains(part),
-                "{part}: {}",
-                violation.message
-            );
-        }
-        assert!(report.stopped_early);
+        let verdict = budget_verdict(&scenario, &options);
+        assert_eq!(verdict.invariant, Invariant::L3, "{}", verdict.message);
+        assert_mentions(
+            &verdict.message,
+            &[
+                "memory budget",
+                "more than 0.5 MiB",
+                "retry traffic did not drain",
+            ],
+        );
     }
 
     /// An explicit step budget stops any run at that step.
