@@ -7,11 +7,11 @@ use marlow_kafka::broker::BrokerUnderTest;
 use marlow_kafka::runtime::history_topic::{keep_client_history, HISTORY_TOPIC};
 use marlow_kafka::runtime::ClientSettings;
 use marlow_kafka::runtime::{
-    run_real, InstanceEnd, RealError, RealOptions, RealReport, MAX_REAL_CLIENTS,
+    run_real, InstanceEnd, RealError, RealOptions, RealReport, RunHistory, MAX_REAL_CLIENTS,
 };
 use marlow_kafka::topics::RunNamespace;
 use marlow_scenarios::{DesignKind, Scenario};
-use marlow_sim::check::related_entries;
+use marlow_sim::check::Violation;
 use marlow_sim::run::Judged;
 use std::path::{Path, PathBuf};
 
@@ -268,13 +268,20 @@ pub fn real(args: RealArgs) -> i32 {
     };
     if let Some(violation) = report.headline() {
         out!("\n{violation}");
-        let story = related_entries(report.history.entries(), violation, STORY_ENTRIES);
-        story.iter().for_each(|entry| {
-            let text = serde_json::to_string(&entry.step).unwrap_or_default();
-            out!("    t={} us  {text}", entry.at_us);
-        });
+        print_story(&report.history, violation);
     }
     code
+}
+
+/// Prints the entries that tell `violation`'s story (streamed from a soak's file).
+pub(crate) fn print_story(history: &RunHistory, violation: &Violation) {
+    match history.related(violation, STORY_ENTRIES) {
+        Ok(story) => story.iter().for_each(|entry| {
+            let text = serde_json::to_string(&entry.step).unwrap_or_default();
+            out!("    t={} us  {text}", entry.at_us);
+        }),
+        Err(error) => eprintln!("error: reading the violation's story: {error}"),
+    }
 }
 
 fn write_history(report: &RealReport, path: &PathBuf) -> Result<(), i32> {

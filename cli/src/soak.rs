@@ -5,6 +5,7 @@
 
 use marlow_sim::run::Judged;
 use std::io::IsTerminal as _;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -13,11 +14,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use marlow_kafka::runtime::soak::format_ms;
 use marlow_kafka::runtime::{run_soak, SoakOptions, SoakProgress};
-use marlow_sim::check::related_entries;
 
 use crate::commands::EXIT_INTERNAL;
 use crate::real::{
-    keep_history, print_real_summary, run_error_code, RunTargetArgs, Target, STORY_ENTRIES,
+    keep_history, print_real_summary, print_story, run_error_code, RunTargetArgs, Target,
 };
 
 /// Exit code after a second Ctrl-C (the shell's for SIGINT).
@@ -35,6 +35,11 @@ pub struct SoakArgs {
     /// How often the safety checkers run on the history so far.
     #[arg(long, value_parser = parse_duration_ms, default_value = "30s", value_name = "DURATION")]
     pub check_every: u64,
+    /// Write the history as JSON lines to FILE as the soak records it, and keep it
+    /// (schema: docs/history.md). Without it the history goes to a temporary file, kept
+    /// only when the soak fails (its path is printed).
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
 }
 
 /// `90s`, `10m`, `1h`, `250ms` or a bare number of seconds, in milliseconds.
@@ -76,9 +81,14 @@ pub fn soak(args: SoakArgs) -> i32 {
         eprintln!("error: installing the Ctrl-C handler: {error}");
         return EXIT_INTERNAL;
     }
+    // An unwritable --history is the user's mistake: said before any topic is made.
+    if let Err(code) = crate::commands::open_output("--history", args.history.as_ref()) {
+        return code;
+    }
     let soak = SoakOptions {
         duration_ms: args.duration,
         check_every_ms: args.check_every,
+        history_file: args.history.clone(),
     };
     let bar = ProgressBar::new_spinner();
     bar.set_style(
@@ -131,13 +141,16 @@ pub fn soak(args: SoakArgs) -> i32 {
         report.checks_run,
         report.mid_run_violations.len()
     );
+    if let Some(path) = real.history.file() {
+        out!(
+            "  history       {} ({} entries)",
+            path.display(),
+            real.history.len()
+        );
+    }
     if let Some(violation) = real.headline() {
         out!("\n{violation}");
-        let story = related_entries(real.history.entries(), violation, STORY_ENTRIES);
-        story.iter().for_each(|entry| {
-            let text = serde_json::to_string(&entry.step).unwrap_or_default();
-            out!("    t={} us  {text}", entry.at_us);
-        });
+        print_story(&real.history, violation);
     }
     code
 }

@@ -235,6 +235,11 @@ impl History {
         self.entries.is_empty()
     }
 
+    /// How many entries were ever pushed (held or taken out): the next entry's `seq`.
+    pub fn pushed(&self) -> u64 {
+        self.first_seq + self.entries.len() as u64
+    }
+
     /// Writes the history as JSON lines.
     pub fn write_jsonl(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
         for entry in &self.entries {
@@ -246,18 +251,29 @@ impl History {
     /// Reads a history written by `write_jsonl` (or by someone else's tool).
     pub fn read_jsonl(input: impl std::io::BufRead) -> Result<History, String> {
         let mut history = History::new();
-        for (number, line) in input.lines().enumerate() {
-            let line = line.map_err(|error| format!("line {}: {error}", number + 1))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let entry: HistoryEntry = serde_json::from_str(&line)
-                .map_err(|error| format!("line {}: {error}", number + 1))?;
+        for entry in jsonl_entries(input) {
+            let entry = entry?;
             history.last_at_us = history.last_at_us.max(entry.at_us);
             history.entries.push(entry);
         }
         Ok(history)
     }
+}
+
+/// The entries of a JSON-lines history one at a time, so that a history too long to
+/// hold (an hour's soak) can be checked or searched in one pass. Blank lines are
+/// skipped; an unreadable or malformed line is an error naming its line number.
+pub fn jsonl_entries(
+    input: impl std::io::BufRead,
+) -> impl Iterator<Item = Result<HistoryEntry, String>> {
+    input
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.as_ref().map_or(true, |text| !text.trim().is_empty()))
+        .map(|(number, line)| {
+            let line = line.map_err(|error| format!("line {}: {error}", number + 1))?;
+            serde_json::from_str(&line).map_err(|error| format!("line {}: {error}", number + 1))
+        })
 }
 
 impl RunHeader {

@@ -66,7 +66,8 @@ fn run(test: &str, scenario: &Scenario, broker: &BrokerUnderTest, run_id: &str) 
 fn faults(report: &RealReport) -> Vec<String> {
     report
         .history
-        .entries()
+        .in_memory()
+        .expect("a real run keeps its history")
         .iter()
         .filter_map(|e| match &e.step {
             Step::Fault { fault } => Some(fault.clone()),
@@ -89,7 +90,8 @@ fn a_crashed_instance_is_dropped_by_the_mock_cluster_and_the_run_passes() {
     assert!(!crash.owned.is_empty(), "{crash:?}");
     let heal_us = report
         .history
-        .entries()
+        .in_memory()
+        .expect("a real run keeps its history")
         .iter()
         .find(|e| matches!(e.step, Step::Heal))
         .expect("a heal")
@@ -97,7 +99,8 @@ fn a_crashed_instance_is_dropped_by_the_mock_cluster_and_the_run_passes() {
     let partitions = scenario.cluster.partitions_of(topics::COMMANDS);
     let taken_over_at_us = report
         .history
-        .entries()
+        .in_memory()
+        .expect("a real run keeps its history")
         .iter()
         // Answers in flight at the crash are not evidence: skip its first 2 s.
         .filter(|e| e.at_us > crash.crashed_at_us + 2_000_000)
@@ -203,7 +206,8 @@ fn noida_never_drops_a_crashed_member_and_the_run_names_the_stalled_group() {
         assert_eq!(report.exit_code(), 4);
         let consumed = report
             .history
-            .entries()
+            .in_memory()
+            .expect("a real run keeps its history")
             .iter()
             .filter(|e| matches!(e.step, Step::InputConsumed { .. }))
             .count();
@@ -269,7 +273,8 @@ count = 3
     );
     let injected = report
         .history
-        .entries()
+        .in_memory()
+        .expect("a real run keeps its history")
         .iter()
         .filter(|e| matches!(e.step, Step::Undecodable { .. }))
         .count();

@@ -44,7 +44,10 @@ fn run_on_noida(test: &str, toml: &str, run_id: &str) -> Option<RealReport> {
     }
     assert!(report.passed(), "violations: {}", report.violations.len());
     assert!(report.unrealized_faults.is_empty());
-    let steps = report.history.entries();
+    let steps = report
+        .history
+        .in_memory()
+        .expect("a real run keeps its history");
     let outcomes = count(&report, |s| matches!(s, Step::ClientOutcome { .. }));
     let committed = count(&report, |s| matches!(s, Step::Committed { .. }));
     assert!(outcomes >= 12, "only {outcomes} client outcomes");
@@ -70,7 +73,8 @@ fn run_on_noida(test: &str, toml: &str, run_id: &str) -> Option<RealReport> {
 fn count(report: &RealReport, f: fn(&Step) -> bool) -> usize {
     report
         .history
-        .entries()
+        .in_memory()
+        .expect("a real run keeps its history")
         .iter()
         .filter(|e| f(&e.step))
         .count()
@@ -105,10 +109,15 @@ fn a_clean_instance_stop_mid_run_still_passes() {
     let survivor = &report.instances[0];
     assert!(survivor.rebalances >= 2, "{survivor:?}");
     assert!(survivor.records_restored > 0, "{survivor:?}");
-    let replayed = report.history.entries().iter().any(|e| {
-        matches!(&e.step, Step::Restore { instance: 0, records_replayed, accounts, .. }
+    let replayed = report
+        .history
+        .in_memory()
+        .expect("a real run keeps its history")
+        .iter()
+        .any(|e| {
+            matches!(&e.step, Step::Restore { instance: 0, records_replayed, accounts, .. }
             if *records_replayed > 0 && !accounts.is_empty())
-    });
+        });
     assert!(replayed, "no restore of a written store by instance 0");
 }
 

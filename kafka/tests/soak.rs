@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use marlow_kafka::broker::{noida_or_skip, BrokerUnderTest};
 use marlow_kafka::client::base_config;
 use marlow_kafka::deadline::Stopwatch;
-use marlow_kafka::runtime::{run_soak, RealOptions, SoakOptions, SoakProgress};
+use marlow_kafka::runtime::{run_soak, RealOptions, RunHistory, SoakOptions, SoakProgress};
 use marlow_kafka::topics::RunNamespace;
 use marlow_scenarios::Scenario;
 use rdkafka::admin::AdminClient;
@@ -39,6 +39,7 @@ fn a_five_second_soak_checks_periodically_passes_and_leaves_no_topics() {
     let soak = SoakOptions {
         duration_ms: 5_000,
         check_every_ms: 1_000,
+        history_file: None,
     };
     let stop = AtomicBool::new(false);
     let lines = Mutex::new(Vec::new());
@@ -77,6 +78,12 @@ fn a_five_second_soak_checks_periodically_passes_and_leaves_no_topics() {
     );
     assert!(report.checks_run >= 1, "no periodic check ran");
     assert!(report.mid_run_violations.is_empty());
+    // A passing soak nobody asked to keep the history of leaves no file behind.
+    assert!(
+        matches!(report.real.history, RunHistory::Removed { entries } if entries > 0),
+        "{:?}",
+        report.real.history
+    );
     assert!(report.progress.commands_sent > 0);
     // Progress came at least once a second while the workload ran.
     assert!(lines.len() >= 5, "{} progress reports", lines.len());
@@ -102,9 +109,11 @@ fn a_five_second_soak_checks_periodically_passes_and_leaves_no_topics() {
 fn a_stop_flag_ends_the_soak_early_and_still_reports() {
     let scenario = Scenario::from_toml_str(TINY, "inline").expect("valid scenario");
     let broker = BrokerUnderTest::mock().expect("mock cluster");
+    let kept = std::env::temp_dir().join(format!("marlow-soak-stop-{}.jsonl", std::process::id()));
     let soak = SoakOptions {
         duration_ms: 60_000,
         check_every_ms: 500,
+        history_file: Some(kept.clone()),
     };
     let stop = AtomicBool::new(false);
     let progress = |p: &SoakProgress| {
@@ -132,6 +141,18 @@ fn a_stop_flag_ends_the_soak_early_and_still_reports() {
     }
     assert!(report.interrupted);
     assert!(report.ran_ms < 10_000, "ran {} ms", report.ran_ms);
+    // The history asked for is the file, whole: header first, `End` last, every entry.
+    assert_eq!(report.real.history.file(), Some(kept.as_path()));
+    let text = std::fs::read_to_string(&kept).expect("the history file is kept");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len() as u64, report.real.history.len());
+    assert!(lines[0].contains("\"header\""), "{}", lines[0]);
+    assert!(
+        lines[lines.len() - 1].contains("\"end\""),
+        "{}",
+        lines[lines.len() - 1]
+    );
+    std::fs::remove_file(&kept).expect("removed");
     assert!(watch.elapsed_ms() < 40_000);
     assert!(
         report.real.passed(),

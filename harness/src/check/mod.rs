@@ -51,7 +51,7 @@ pub use eventually_every_command_resolved::EventuallyEveryCommandResolved;
 pub use eventually_every_crossing_alarmed::EventuallyEveryCrossingAlarmed;
 pub use eventually_retries_drain::EventuallyRetriesDrain;
 pub use marlow_scenarios::Invariant;
-pub use trace::{related_entries, trace_slice};
+pub use trace::{concerns_violation, related_entries, related_entries_streamed, trace_slice};
 pub use violation::{format_us, RecordRef, Violation};
 
 use crate::history::{HistoryEntry, Step};
@@ -277,4 +277,20 @@ pub fn check_history(history: &[HistoryEntry], config: &CheckConfig) -> Vec<Viol
         }
     }
     suite.into_violations()
+}
+
+/// `check_history` over a history read one entry at a time (a spilled soak's file):
+/// nothing but the checkers' own state is held. The first read error ends the check.
+pub fn check_history_streamed<E>(
+    history: impl IntoIterator<Item = Result<HistoryEntry, E>>,
+    config: &CheckConfig,
+) -> Result<Vec<Violation>, E> {
+    let mut suite = CheckSuite::new(config);
+    for entry in history {
+        suite.observe(&entry?);
+        if suite.is_finished() {
+            break;
+        }
+    }
+    Ok(suite.into_violations())
 }

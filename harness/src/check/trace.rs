@@ -29,11 +29,41 @@ pub fn related_entries<'a>(
     let mut related: Vec<&HistoryEntry> = history[..end]
         .iter()
         .rev()
-        .filter(|entry| concerns(entry, violation.account, violation.command))
+        .filter(|entry| concerns_violation(entry, violation))
         .take(max)
         .collect();
     related.reverse();
     related
+}
+
+/// `related_entries` over a history streamed in order (one read through a file): keeps
+/// only the newest `max` related entries seen so far, so memory stays at `max` entries.
+pub fn related_entries_streamed<E>(
+    history: impl IntoIterator<Item = Result<HistoryEntry, E>>,
+    violation: &Violation,
+    max: usize,
+) -> Result<Vec<HistoryEntry>, E> {
+    let mut related = std::collections::VecDeque::with_capacity(max.min(1024));
+    for entry in history {
+        let entry = entry?;
+        if entry.seq > violation.history_seq {
+            break;
+        }
+        if max > 0 && concerns_violation(&entry, violation) {
+            if related.len() == max {
+                related.pop_front();
+            }
+            related.push_back(entry);
+        }
+        assert!(related.len() <= max, "the story is bounded");
+    }
+    Ok(related.into())
+}
+
+/// Whether `entry` belongs to the story of `violation`: it concerns the violation's
+/// account or command, or is a fault, rebalance, restore or phase change.
+pub fn concerns_violation(entry: &HistoryEntry, violation: &Violation) -> bool {
+    concerns(entry, violation.account, violation.command)
 }
 
 fn concerns(entry: &HistoryEntry, account: Option<AccountId>, command: Option<CommandId>) -> bool {

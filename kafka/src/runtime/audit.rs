@@ -13,8 +13,9 @@ use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 
-use super::capture::{place_restores, read_committed_topics};
+use super::capture::read_committed_topics;
 use super::history_topic::{read_client_history, ClientHistory, HistoryTopicError, HISTORY_TOPIC};
+use super::restores::place_restores;
 use super::{ClientSettings, RealError, OUTPUT_TOPICS};
 use crate::topics::{RunNamespace, TopicError, ADMIN_TIMEOUT_MS};
 use marlow_harness::counters::Counters;

@@ -7,14 +7,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use marlow_harness::counters::Counters;
-use marlow_harness::history::{CommittedRecord, History, HistoryEntry, Step};
+use marlow_harness::history::{jsonl_entries, History, HistoryEntry, Step};
 use marlow_harness::observe::{client_answer, observe};
 use marlow_model::{DesignConfig, Outcome};
 use marlow_scenarios::Scenario;
@@ -24,6 +24,8 @@ use rdkafka::message::Message;
 use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::{ClientConfig, Offset};
 
+use super::restores::{interleave, RestorePlacer};
+use super::run_history::RunHistory;
 use super::{ClientSettings, RealError};
 use crate::client::{ClientError, ReadIsolation, ReadRecord, CLIENT_TIMEOUT_MS, POLL_STEP_MS};
 use crate::deadline::{Deadline, Stopwatch};
@@ -41,6 +43,8 @@ pub struct Recorder {
     has_outcomes: bool,
     /// `Restore` steps, placed among the committed records at read-back (see there).
     restores: Mutex<Vec<Step>>,
+    /// Where the read-back found the restores go (see `restores`), for `finish`.
+    placements: Mutex<BTreeMap<u64, Vec<Step>>>,
 }
 
 /// Where a spilling recorder's entries go.
@@ -79,6 +83,7 @@ impl Recorder {
             counters: Mutex::new(Counters::default()),
             has_outcomes: design.has_outcomes(),
             restores: Mutex::new(Vec::new()),
+            placements: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -89,15 +94,20 @@ impl Recorder {
     /// Appends a step at the current time. The clock is read under the lock, so entries
     /// pushed by different threads still have non-decreasing times.
     pub fn push(&self, step: Step) {
+        self.push_numbered(step);
+    }
+
+    /// `push`, returning the entry's seq.
+    pub fn push_numbered(&self, step: Step) -> u64 {
         let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
         let at_us = self.clock.elapsed_us();
         self.counters
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .count(&step, self.has_outcomes);
-        history.push(at_us, step);
+        let seq = history.push(at_us, step).seq;
         let Some(spill) = &self.spill else {
-            return;
+            return seq;
         };
         let mut spill = spill.lock().unwrap_or_else(PoisonError::into_inner);
         for entry in history.take_entries() {
@@ -113,6 +123,7 @@ impl Recorder {
                 tail.push(entry);
             }
         }
+        seq
     }
 
     /// The entries pushed since the last call (a spilling recorder's; empty otherwise).
@@ -159,15 +170,34 @@ impl Recorder {
             .len()
     }
 
-    /// Pushes `End` and hands over the history.
-    /// A spilling recorder reads its file back here (and removes it): the whole history
-    /// is in memory only for the final check.
-    pub fn finish(&self) -> Result<History, RealError> {
+    /// Pushes `End` and hands over the history, with the read-back's restores placed (see
+    /// `read_back`). A spilling recorder's is its file, rewritten in one stream when there
+    /// are restores to place: the whole history is never in memory (see `RunHistory`).
+    pub fn finish(&self) -> Result<RunHistory, RealError> {
         self.push(Step::End);
+        let placements = std::mem::take(
+            &mut *self
+                .placements
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        {
+            let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+            for restore in placements.values().flatten() {
+                counters.count(restore, self.has_outcomes);
+            }
+        }
         let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(spill) = &self.spill else {
-            return Ok(std::mem::take(&mut *history));
+            let mut placed = History::new();
+            let entries = history.take_entries().into_iter().map(Ok::<_, ()>);
+            let streamed = interleave(entries, placements, &mut |at_us, step| {
+                placed.push(at_us, step);
+            });
+            assert!(streamed.is_ok(), "entries in memory cannot fail to read");
+            return Ok(RunHistory::Memory(placed));
         };
+        assert!(history.is_empty(), "a spilling recorder holds no entries");
         let mut spill = spill.lock().unwrap_or_else(PoisonError::into_inner);
         let path = spill.path.clone();
         let failed = |error: String| RealError::HistoryFile {
@@ -175,16 +205,42 @@ impl Recorder {
             error,
         };
         spill.file.flush().map_err(|e| failed(e.to_string()))?;
-        let file = File::open(&path).map_err(|e| failed(e.to_string()))?;
-        let read = History::read_jsonl(BufReader::new(file)).map_err(failed)?;
-        let _ = std::fs::remove_file(&path);
-        Ok(read)
+        let mut entries = history.pushed();
+        if !placements.is_empty() {
+            entries = place_in_file(&path, placements).map_err(failed)?;
+        }
+        Ok(RunHistory::File { path, entries })
     }
 }
 
+/// Rewrites the history file at `path` with the `placements` in among its entries
+/// (renumbered), through a sibling file renamed over it. Returns the entries written.
+fn place_in_file(path: &Path, placements: BTreeMap<u64, Vec<Step>>) -> Result<u64, String> {
+    let placing = path.with_extension("placing");
+    let mut out = BufWriter::new(File::create(&placing).map_err(|e| e.to_string())?);
+    let input = BufReader::new(File::open(path).map_err(|e| e.to_string())?);
+    let mut numbering = History::new();
+    let mut written: std::io::Result<()> = Ok(());
+    interleave(jsonl_entries(input), placements, &mut |at_us, step| {
+        numbering.push(at_us, step);
+        for entry in numbering.take_entries() {
+            if written.is_ok() {
+                written = entry.write_jsonl(&mut out);
+            }
+        }
+    })?;
+    written
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("{}: {e}", placing.display()))?;
+    drop(out);
+    std::fs::rename(&placing, path).map_err(|e| e.to_string())?;
+    Ok(numbering.pushed())
+}
+
 /// Reads every partition of every output topic to its last stable offset and appends one
-/// `Committed` entry per record (see `read_committed`), with the instances' `Restore`
-/// steps placed among them (see `place_restores`).
+/// `Committed` entry per record (see `for_each_committed`) as it is read, learning where
+/// the instances' `Restore` steps go among them; `finish` puts them there (see
+/// `restores`). Nothing of the read-back is held but one topic's raw records at a time.
 pub fn read_back(
     scenario: &Scenario,
     ns: &RunNamespace,
@@ -193,25 +249,28 @@ pub fn read_back(
 ) -> Result<(), RealError> {
     let partitions_of = |topic: &str| scenario.cluster.partitions_of(topic);
     let observed = scenario.design_config().observed_topics();
-    let committed = read_committed_topics(ns, settings, observed, &partitions_of)?;
     let restores = std::mem::take(
         &mut *recorder
             .restores
             .lock()
             .unwrap_or_else(PoisonError::into_inner),
     );
-    for step in place_restores(committed, restores) {
-        recorder.push(step);
-    }
+    let mut placer = RestorePlacer::new(restores);
+    for_each_committed(ns, settings, observed, &partitions_of, &mut |step| {
+        let event = RestorePlacer::event_key(&step);
+        placer.note(recorder.push_numbered(step), event);
+    })?;
+    let mut placements = recorder
+        .placements
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    assert!(placements.is_empty(), "one read-back per run");
+    *placements = placer.placed();
     Ok(())
 }
 
-/// Reads every partition of the `observed` topics of `ns` (`DesignConfig::observed_topics`) to its
-/// last stable offset with read_committed, into one `Committed` step per record: topic by
-/// topic, partition by
-/// partition, in offset order. Real commit times are not observable from a record, so
-/// they all enter a history after the clients' steps. `partitions_of` gives a topic's
-/// partition count by its short name. Shared by the end of a run and `marlow check`.
+/// Every record of the `observed` topics, read back as `for_each_committed` gives them.
+/// Shared by `marlow check`, which audits in memory.
 pub fn read_committed_topics(
     ns: &RunNamespace,
     settings: &ClientSettings,
@@ -219,6 +278,24 @@ pub fn read_committed_topics(
     partitions_of: &dyn Fn(&str) -> u32,
 ) -> Result<Vec<Step>, RealError> {
     let mut committed = Vec::new();
+    for_each_committed(ns, settings, observed, partitions_of, &mut |step| {
+        committed.push(step)
+    })?;
+    Ok(committed)
+}
+
+/// Reads every partition of the `observed` topics of `ns` (`DesignConfig::observed_topics`)
+/// to its last stable offset with read_committed, giving `sink` one `Committed` step per
+/// record: topic by topic, partition by partition, in offset order. Real commit times are
+/// not observable from a record, so they all enter a history after the clients' steps.
+/// `partitions_of` gives a topic's partition count by its short name.
+pub fn for_each_committed(
+    ns: &RunNamespace,
+    settings: &ClientSettings,
+    observed: &[&'static str],
+    partitions_of: &dyn Fn(&str) -> u32,
+    sink: &mut dyn FnMut(Step),
+) -> Result<(), RealError> {
     for &topic in observed {
         let full = ns.topic(topic)?;
         let partitions: Vec<i32> = (0..partitions_of(topic))
@@ -236,7 +313,7 @@ pub fn read_committed_topics(
                 let Some(record) = observe(topic, Some(&r.value)) else {
                     continue;
                 };
-                committed.push(Step::Committed {
+                sink(Step::Committed {
                     topic: topic.to_owned(),
                     partition: u32::try_from(partition).unwrap_or(0),
                     offset: u64::try_from(r.offset).unwrap_or(0),
@@ -245,60 +322,7 @@ pub fn read_committed_topics(
             }
         }
     }
-    Ok(committed)
-}
-
-/// The committed steps with the `Restore` steps in among them. A restore read its
-/// partition's changelog at some real moment, and every event committed before that
-/// moment has a lower offset than every event after it, so each restore is placed right
-/// after the newest event its store holds (by account and version). A store that holds a
-/// version the log lacks is placed last, where S4 reports it.
-pub fn place_restores(committed: Vec<Step>, restores: Vec<Step>) -> Vec<Step> {
-    let mut placed: BTreeMap<usize, Vec<Step>> = BTreeMap::new();
-    let positions = event_positions(&committed);
-    for restore in restores {
-        let at = restore_position(&restore, &positions, committed.len());
-        placed.entry(at).or_default().push(restore);
-    }
-    let mut steps = Vec::with_capacity(committed.len() + placed.len());
-    for (index, step) in committed.into_iter().enumerate() {
-        steps.extend(placed.remove(&index).unwrap_or_default());
-        steps.push(step);
-    }
-    steps.extend(placed.into_values().flatten());
-    steps
-}
-
-/// The index of each committed event by (account, version).
-fn event_positions(committed: &[Step]) -> BTreeMap<(u64, u64), usize> {
-    committed
-        .iter()
-        .enumerate()
-        .filter_map(|(index, step)| match step {
-            Step::Committed {
-                record: CommittedRecord::Event(event),
-                ..
-            } => Some(((event.account.0, event.version), index)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Where a restore goes: before the entry at the returned index (`len`: after them all).
-fn restore_position(restore: &Step, positions: &BTreeMap<(u64, u64), usize>, len: usize) -> usize {
-    let Step::Restore { accounts, .. } = restore else {
-        unreachable!("only restores are deferred");
-    };
-    accounts
-        .iter()
-        .filter(|a| a.version > 0)
-        .map(|a| {
-            positions
-                .get(&(a.id.0, a.version))
-                .map_or(len, |index| index + 1)
-        })
-        .max()
-        .unwrap_or(0)
+    Ok(())
 }
 
 /// Reads `partitions` of `topic` (inside `ns`) from the beginning to their ends as the
@@ -423,61 +447,4 @@ pub fn outcome_consumer(
     }
     consumer.assign(&assignment)?;
     Ok(Arc::new(consumer))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use marlow_model::{Account, AccountId, ClientId, CommandId, Event, EventBody};
-
-    fn event(account: u64, version: u64) -> Step {
-        Step::Committed {
-            topic: marlow_model::task::topics::EVENTS.into(),
-            partition: 0,
-            offset: version,
-            record: CommittedRecord::Event(Event {
-                account: AccountId(account),
-                version,
-                command: CommandId {
-                    client: ClientId(0),
-                    seq: version,
-                },
-                body: EventBody::Deposited { amount_minor: 1 },
-            }),
-        }
-    }
-
-    fn restore(accounts: &[(u64, u64)]) -> Step {
-        let accounts = accounts
-            .iter()
-            .map(|&(id, version)| Account {
-                version,
-                ..Account::empty(AccountId(id))
-            })
-            .collect();
-        Step::Restore {
-            instance: 0,
-            task: "hardened".into(),
-            partition: 0,
-            records_replayed: 0,
-            accounts,
-        }
-    }
-
-    #[test]
-    fn a_restore_goes_right_after_the_newest_event_its_store_holds() {
-        let log = vec![event(1, 1), event(2, 1), event(1, 2), event(2, 2)];
-        let positions = event_positions(&log);
-        assert_eq!(restore_position(&restore(&[]), &positions, log.len()), 0);
-        assert_eq!(
-            restore_position(&restore(&[(1, 1), (2, 1)]), &positions, 4),
-            2
-        );
-        assert_eq!(
-            restore_position(&restore(&[(1, 2), (2, 1)]), &positions, 4),
-            3
-        );
-        // A version the log lacks goes last, where S4 judges it against the whole log.
-        assert_eq!(restore_position(&restore(&[(1, 3)]), &positions, 4), 4);
-    }
 }

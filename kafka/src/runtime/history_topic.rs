@@ -11,6 +11,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 
 use super::capture::read_topic_to_end;
+use super::run_history::RunHistory;
 use super::ClientSettings;
 use crate::client::{
     create_producer, flush_deliveries, producer_config, send, ClientError, ReadIsolation,
@@ -45,6 +46,8 @@ pub enum HistoryTopicError {
     },
     #[error("{topic} holds more than {MAX_HISTORY_RECORDS} records")]
     TooLong { topic: String },
+    #[error("reading the run's history: {0}")]
+    History(String),
 }
 
 /// What a history topic holds: the header's bytes (if its first record is one) and the
@@ -63,27 +66,30 @@ fn is_client_side(step: &Step) -> bool {
 }
 
 /// Creates `marlow.<run id>.history` (1 partition) through the namespace's guarded create
-/// and writes `header`, then every client-side entry of `history`. Returns how many
-/// entries it wrote.
+/// and writes `header`, then every client-side entry of `history` (streamed, so a soak's
+/// file is never read whole). Returns how many entries it wrote.
 pub fn keep_client_history(
     settings: &ClientSettings,
     ns: &RunNamespace,
     header: &[u8],
-    history: &History,
+    history: &RunHistory,
 ) -> Result<usize, HistoryTopicError> {
+    let entries = history.stream().map_err(HistoryTopicError::History)?;
     let admin: AdminClient<DefaultClientContext> = settings.base().create()?;
     ns.create(&admin, &[TopicSpec::new(HISTORY_TOPIC, 1)])?;
     let topic = ns.topic(HISTORY_TOPIC)?;
-    // One JSON line per entry: serde_json's compact output has no raw newline in it.
-    let mut jsonl = Vec::new();
-    history.write_jsonl(&mut jsonl)?;
-    let lines = jsonl.split(|&b| b == b'\n');
     let producer = create_producer(&settings.apply(producer_config(&settings.bootstrap)))?;
     send(&producer, ns, &topic, Some(0), Some(HEADER_KEY), header)?;
     let mut written = 0;
-    for (entry, line) in history.entries().iter().zip(lines) {
+    let mut line = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(HistoryTopicError::History)?;
         if is_client_side(&entry.step) {
-            send(&producer, ns, &topic, Some(0), Some(ENTRY_KEY), line)?;
+            // One JSON line per entry: serde_json's compact output has no raw newline.
+            line.clear();
+            entry.write_jsonl(&mut line)?;
+            line.pop();
+            send(&producer, ns, &topic, Some(0), Some(ENTRY_KEY), &line)?;
             written += 1;
         }
     }
@@ -171,7 +177,7 @@ mod tests {
                 },
             );
         }
-        let written = keep_client_history(&settings, &ns, b"{}", &history)
+        let written = keep_client_history(&settings, &ns, b"{}", &RunHistory::Memory(history))
             .expect("the whole history is written");
         assert_eq!(written, 500);
         let read = read_client_history(&settings, &ns).expect("read back");

@@ -11,18 +11,21 @@ mod group;
 pub mod history_topic;
 mod instance;
 pub mod partitions;
+mod restores;
+pub mod run_history;
 pub mod soak;
 pub mod stall;
 pub mod tail;
 mod tasks;
 mod timeline;
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use marlow_harness::check::{check_history, CheckConfig, Violation};
+use marlow_harness::check::{CheckConfig, Violation};
 use marlow_harness::counters::Counters;
-use marlow_harness::history::{History, RunHeader, Step};
+use marlow_harness::history::{RunHeader, Step};
 use marlow_harness::topology::{topology, Cleanup};
 use marlow_harness::verdict::check_config;
 pub use marlow_harness::verdict::Judged;
@@ -41,6 +44,7 @@ use crate::topics::{RunNamespace, TopicError, TopicSpec};
 pub use capture::Recorder;
 pub use group::CrashedMember;
 pub use instance::{InstanceEnd, InstanceStats};
+pub use run_history::RunHistory;
 pub use soak::{run_soak, SoakOptions, SoakProgress, SoakReport};
 pub use stall::StallReport;
 
@@ -161,7 +165,8 @@ pub struct RealReport {
     /// Every instance crash of the run, with the partitions it owned then.
     pub crashes: Vec<CrashedMember>,
     pub violations: Vec<Violation>,
-    pub history: History,
+    /// In memory for a bounded run; a soak's is in its file (see `RunHistory`).
+    pub history: RunHistory,
     /// The run's topics deleted at the end (empty with `keep_topics`, or on the mock).
     pub topics_deleted: Vec<String>,
     pub phase_ms: Vec<(&'static str, u64)>,
@@ -377,10 +382,14 @@ fn run_created(
     soak: Option<&soak::Hooks<'_>>,
     phases: &mut Vec<(&'static str, u64)>,
 ) -> Result<RealReport, RealError> {
-    // A soak spills its history to disk as it goes; a bounded run keeps it in memory.
+    // A soak spills its history to disk as it goes (to `--history`, or a temporary file);
+    // a bounded run keeps it in memory.
     let recorder = Arc::new(match soak {
-        Some(_) => {
-            let path = std::env::temp_dir().join(format!("marlow-{}.history.jsonl", ns.run_id()));
+        Some(soak) => {
+            let path = soak.history_file().map_or_else(
+                || std::env::temp_dir().join(format!("marlow-{}.history.jsonl", ns.run_id())),
+                Path::to_path_buf,
+            );
             Recorder::spilling(&design, path.clone()).map_err(|error| RealError::HistoryFile {
                 path: path.display().to_string(),
                 error: error.to_string(),
@@ -522,12 +531,30 @@ fn run_created(
     driven?;
     let watch = Stopwatch::start();
     capture::read_back(scenario, ns, settings, &recorder)?;
-    let history = recorder.finish()?;
+    let mut history = recorder.finish()?;
     let counters = recorder.counters();
     phases.push(("read back", watch.elapsed_ms()));
     let watch = Stopwatch::start();
-    let violations = check_history(history.entries(), &real_check_config(scenario));
+    let failed = |error: String| RealError::HistoryFile {
+        path: history
+            .file()
+            .map_or_else(String::new, |p| p.display().to_string()),
+        error,
+    };
+    let violations = history
+        .check(&real_check_config(scenario))
+        .map_err(failed)?;
     phases.push(("check", watch.elapsed_ms()));
+    // A passing soak's temporary file is removed unless `--keep` will copy it to a topic.
+    let asked_for = soak.is_some_and(|soak| soak.history_file().is_some());
+    if let (Some(path), true) = (history.file(), violations.is_empty()) {
+        if !asked_for && !options.keep_topics {
+            let _ = std::fs::remove_file(path);
+            history = RunHistory::Removed {
+                entries: history.len(),
+            };
+        }
+    }
     Ok(RealReport {
         scenario: scenario.name.clone(),
         design: design.name(),

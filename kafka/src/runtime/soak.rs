@@ -3,10 +3,11 @@
 //! checkers kept for the whole soak: fed the clients' steps as they come and, every
 //! `check_every_ms`, the records committed since the last check. The history itself goes
 //! to a file as it is recorded (`Recorder::spilling`), so memory does not grow with it;
-//! the final check reads it back. A stop flag (Ctrl-C) ends the workload
+//! the final check streams it (`RunHistory`). A stop flag (Ctrl-C) ends the workload
 //! early: the clients stop sending, in-flight commands get the liveness bound to be
 //! answered, and the run ends as a real run does (stop, read back, check all, delete).
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -36,6 +37,9 @@ pub struct SoakOptions {
     pub duration_ms: u64,
     /// How often the committed records are read and judged.
     pub check_every_ms: u64,
+    /// Where the history is written as it is recorded, and kept. `None`: a temporary
+    /// file, removed at the end when the run passed (and `keep_topics` is off).
+    pub history_file: Option<PathBuf>,
 }
 
 /// A soak's state as the progress line shows it.
@@ -189,6 +193,10 @@ pub(super) struct Run<'a> {
 impl Hooks<'_> {
     pub(super) fn duration_ms(&self) -> u64 {
         self.options.duration_ms
+    }
+
+    pub(super) fn history_file(&self) -> Option<&Path> {
+        self.options.history_file.as_deref()
     }
 
     /// Reports progress until the workload is over, and runs a check every
