@@ -249,11 +249,41 @@ fn a_kept_soak_writes_its_client_history_and_audits_clean() {
         "--run-id",
         run,
         "--keep",
+        "--history",
+        dir.join("soak.jsonl").to_str().expect("utf-8 path"),
     ]);
     assert_eq!(soak.code, 0, "the kept soak passes");
     assert!(soak.stdout.contains("client-side history entries"));
+    // The history asked for is kept whole, and the report says where and how long.
+    let kept = std::fs::read_to_string(dir.join("soak.jsonl")).expect("history kept");
+    let lines = kept.lines().count();
+    assert!(
+        soak.stdout
+            .contains(&format!("soak.jsonl ({lines} entries)")),
+        "{}",
+        soak.stdout
+    );
     let audit = marlow(&["check", "--brokers", &bootstrap, "--run", run]);
     assert_eq!(audit.code, 0);
     assert!(audit.stdout.contains("client side"));
     assert!(!audit.stdout.contains("not checked"));
+}
+
+#[test]
+fn a_soak_history_file_that_cannot_be_written_is_refused_before_the_run() {
+    let dir = scratch("soak-bad-history");
+    let scenario = write(&dir, "tiny.toml", TINY);
+    let refused = marlow(&[
+        "soak",
+        &scenario,
+        "--brokers",
+        "127.0.0.1:1",
+        "--duration",
+        "2s",
+        "--history",
+        "/nonexistent/dir/soak.jsonl",
+    ]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("--history"), "{}", refused.stderr);
+    assert!(!refused.stderr.contains("panicked"));
 }
