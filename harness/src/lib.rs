@@ -5,6 +5,8 @@
 //! - `topology`: the topics of a run (partitions, compaction, retention), once.
 //! - `host`: the app host, one store per (task, partition), dispatch, changelog
 //!   routing, the rebuild rule and store restore.
+//! - `batch`: one batch from poll to commit or abort, its order per guarantee, and
+//!   what a failed batch leads to.
 //! - `observe`: which output records enter the history and which answer a client.
 //! - `fleet`, `client`, `workload`: the seeded ATM clients.
 //! - `fault_draw`: the seeded random faults of one tick.
@@ -14,6 +16,7 @@
 //!
 //! The architecture and the data flow of each mode: `docs/design.md`.
 
+pub mod batch;
 pub mod check;
 pub mod client;
 pub mod counters;

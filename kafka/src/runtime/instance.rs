@@ -4,8 +4,11 @@
 //! exactly-once, commits outputs, changelog writes and input offsets in one transaction
 //! (read_committed, transactional producer); under at-least-once it produces and flushes
 //! the outputs first and then commits the input offsets through the consumer, so a crash in
-//! between processes the batch again (read_uncommitted, idempotent producer). Any error
-//! aborts, drops the stores, rewinds to the committed offsets and restores again.
+//! between processes the batch again (read_uncommitted, idempotent producer). The batch's
+//! order and what a failure leads to are the shared ones (`marlow_harness::batch`): an
+//! abortable error aborts, undoes the batch's store writes and rewinds to the committed
+//! offsets; a fenced or fatal producer ends the instance; any other error aborts, drops
+//! the stores, rewinds and restores again.
 //!
 //! Faults are driven through `InstanceControl`: a clean stop leaves the group; a crash ends
 //! the thread wherever it is, with its transaction left open and without a LeaveGroup (every
@@ -38,7 +41,7 @@ use crate::client::{
 };
 use crate::deadline::Deadline;
 use crate::topics::RunNamespace;
-use marlow_harness::host::Dispatched;
+use marlow_harness::batch::{recovery, Batch, Destination, Failure, Produce, Recovery, Stage};
 
 /// Scenarios compress time for the simulator; a real broker refuses a session timeout
 /// below its `group.min.session.timeout.ms` (6 s by default), so real mode uses at least this.
@@ -115,6 +118,8 @@ pub struct InstanceStats {
     pub records_processed: u64,
     pub transactions_committed: u64,
     pub transactions_aborted: u64,
+    /// Aborts survived with the stores kept (the batch undone, no restore).
+    pub aborts_survived: u64,
     pub rebalances: u64,
     pub restores: u64,
     pub records_restored: u64,
@@ -183,8 +188,11 @@ pub(super) struct Instance {
 enum BatchEnd {
     Committed,
     Crashed,
-    Failed(RealError),
+    Failed(RealError, Box<RealBatch>),
 }
+
+/// A batch as real mode names input partitions.
+type RealBatch = Batch<InputPartition>;
 
 impl Instance {
     pub(super) fn run(self) -> InstanceStats {
@@ -308,8 +316,8 @@ impl Instance {
             match self.process(&producer, &member, &mut tasks, &batch, stats) {
                 BatchEnd::Committed => {}
                 BatchEnd::Crashed => return Ok(self.crash(member, producer)),
-                BatchEnd::Failed(error) => {
-                    self.recover(&producer, &member, &mut tasks, stats, error)?;
+                BatchEnd::Failed(error, mut batch) => {
+                    self.recover(&producer, &member, &mut tasks, stats, error, &mut batch)?;
                 }
             }
         }
@@ -465,32 +473,43 @@ impl Instance {
             .insert(self.index, assigned.clone());
     }
 
-    /// Runs the tasks over a batch and commits it: one transaction under exactly-once, or
-    /// flushed outputs then a synchronous offset commit under at-least-once. The group
-    /// metadata is taken before the batch runs: a rebalance during a pause then makes the
-    /// broker refuse the offsets (the zombie is fenced) rather than accept them under the
-    /// new generation.
+    /// Runs the tasks over a batch and commits it, in the order the shared batch fixes
+    /// (`marlow_harness::batch`): one transaction under exactly-once, or flushed outputs
+    /// then a synchronous offset commit under at-least-once. The group metadata is taken
+    /// before the batch runs: a rebalance during a pause then makes the broker refuse the
+    /// offsets (the zombie is fenced) rather than accept them under the new generation.
     fn process(
         &self,
         producer: &LoggedProducer,
         member: &Member,
         tasks: &mut Tasks,
-        batch: &[Polled],
+        polled: &[Polled],
         stats: &mut InstanceStats,
     ) -> BatchEnd {
+        let mut batch = RealBatch::new(self.exactly_once);
         let Some(group) = member.group_metadata() else {
-            return BatchEnd::Failed(RealError::NoGroupMetadata);
+            return BatchEnd::Failed(RealError::NoGroupMetadata, Box::new(batch));
         };
-        let next_offsets = match self.produce_batch(producer, tasks, batch, stats) {
-            Ok(next_offsets) => next_offsets,
-            Err(error) => return BatchEnd::Failed(error),
-        };
+        for record in polled {
+            let input = InputRecord {
+                topic: record.topic,
+                partition: u32::try_from(record.partition).unwrap_or(0),
+                offset: u64::try_from(record.offset).unwrap_or(0),
+                key: record.key.as_deref(),
+                value: record.value.as_deref(),
+            };
+            batch.consume(tasks.host_mut(), (record.topic, record.partition), &input);
+            stats.records_processed += 1;
+        }
+        if let Err(error) = self.produce_batch(producer, tasks, &mut batch) {
+            return BatchEnd::Failed(error, Box::new(batch));
+        }
         if self.pause_point() {
             return BatchEnd::Crashed;
         }
         let committed = match self.exactly_once {
-            true => self.commit(producer, &next_offsets, &group),
-            false => self.commit_offsets(member, &next_offsets),
+            true => self.commit(producer, &mut batch, &group),
+            false => self.commit_offsets(member, &batch),
         };
         match committed {
             Ok(()) => {
@@ -501,79 +520,57 @@ impl Instance {
                 if is_fencing(&error) {
                     stats.fenced += 1;
                 }
-                BatchEnd::Failed(error)
+                BatchEnd::Failed(error, Box::new(batch))
             }
         }
     }
 
-    /// Produces the batch's outputs and changelog writes (in a new transaction under
-    /// exactly-once; flushed and checked under at-least-once); returns the next offset of
-    /// each input partition.
+    /// Produces the batch's outputs and changelog writes: in a new transaction under
+    /// exactly-once; flushed and checked under at-least-once.
     fn produce_batch(
         &self,
         producer: &LoggedProducer,
-        tasks: &mut Tasks,
-        batch: &[Polled],
-        stats: &mut InstanceStats,
-    ) -> Result<BTreeMap<InputPartition, i64>, RealError> {
+        tasks: &Tasks,
+        batch: &mut RealBatch,
+    ) -> Result<(), RealError> {
         if self.exactly_once {
             producer.begin_transaction()?;
+            batch.begun();
         }
-        let mut next_offsets: BTreeMap<InputPartition, i64> = BTreeMap::new();
-        for polled in batch {
-            let input = InputRecord {
-                topic: polled.topic,
-                partition: u32::try_from(polled.partition).unwrap_or(0),
-                offset: u64::try_from(polled.offset).unwrap_or(0),
-                key: polled.key.as_deref(),
-                value: polled.value.as_deref(),
-            };
-            let mut dispatched = Dispatched::default();
-            tasks.process(&input, &mut dispatched);
-            for record in &dispatched.records {
-                let topic = self.ns.topic(record.topic)?;
-                let out = BaseRecord::to(&topic)
-                    .key(&record.key)
-                    .payload(&record.value);
-                producer.send(out).map_err(|(e, _)| e)?;
-            }
-            for change in &dispatched.changelog {
-                let partition = i32::try_from(change.partition).unwrap_or(i32::MAX);
-                let mut out: BaseRecord<'_, [u8], [u8]> =
-                    BaseRecord::to(tasks.changelog(change.task))
-                        .key(change.write.key.as_slice())
-                        .partition(partition);
-                if let Some(value) = &change.write.value {
-                    out = out.payload(value.as_slice());
+        for Produce { to, key, value } in batch.to_produce(tasks.host()) {
+            let output;
+            let mut out: BaseRecord<'_, [u8], [u8]> = match to {
+                Destination::Output(topic) => {
+                    output = self.ns.topic(topic)?;
+                    BaseRecord::to(&output).key(key)
                 }
-                producer.send(out).map_err(|(e, _)| e)?;
+                Destination::Changelog { task, partition } => BaseRecord::to(tasks.changelog(task))
+                    .key(key)
+                    .partition(i32::try_from(partition).unwrap_or(i32::MAX)),
+            };
+            if let Some(value) = value {
+                out = out.payload(value);
             }
-            let at = (polled.topic, polled.partition);
-            let previous = next_offsets.insert(at, polled.offset + 1);
-            assert!(
-                previous.is_none_or(|p| p <= polled.offset),
-                "offsets went backwards within one batch"
-            );
-            stats.records_processed += 1;
+            producer.send(out).map_err(|(e, _)| e)?;
         }
+        batch.produced();
         if !self.exactly_once {
             fast_flush(producer);
             let failed = producer.context().take().into_iter().find_map(|d| d.error);
             if let Some(error) = failed {
                 return Err(RealError::Delivery(error));
             }
+            batch.flushed();
         }
-        Ok(next_offsets)
+        Ok(())
     }
 
-    fn offsets_list(
-        &self,
-        next_offsets: &BTreeMap<InputPartition, i64>,
-    ) -> Result<TopicPartitionList, RealError> {
+    fn offsets_list(&self, batch: &RealBatch) -> Result<TopicPartitionList, RealError> {
         let mut offsets = TopicPartitionList::new();
-        for ((topic, partition), next) in next_offsets {
+        for ((topic, partition), next) in batch.next_offsets() {
             let topic = self.ns.topic(topic)?;
-            offsets.add_partition_offset(&topic, *partition, Offset::Offset(*next))?;
+            let next = i64::try_from(*next).unwrap_or(i64::MAX);
+            offsets.add_partition_offset(&topic, *partition, Offset::Offset(next))?;
         }
         Ok(offsets)
     }
@@ -582,32 +579,35 @@ impl Instance {
     fn commit(
         &self,
         producer: &LoggedProducer,
-        next_offsets: &BTreeMap<InputPartition, i64>,
+        batch: &mut RealBatch,
         group: &ConsumerGroupMetadata,
     ) -> Result<(), RealError> {
-        let offsets = self.offsets_list(next_offsets)?;
+        let offsets = self.offsets_list(batch)?;
         let timeout = Duration::from_millis(CLIENT_TIMEOUT_MS);
         producer.send_offsets_to_transaction(&offsets, group, timeout)?;
+        batch.offsets_sent();
         fast_flush(producer);
         producer.commit_transaction(timeout)?;
+        batch.committed();
         let _ = producer.context().take();
         Ok(())
     }
 
     /// At-least-once: the outputs are flushed; now the input offsets are committed through
     /// the consumer, synchronously. A crash before this point re-processes the batch.
-    fn commit_offsets(
-        &self,
-        member: &Member,
-        next_offsets: &BTreeMap<InputPartition, i64>,
-    ) -> Result<(), RealError> {
-        let offsets = self.offsets_list(next_offsets)?;
+    fn commit_offsets(&self, member: &Member, batch: &RealBatch) -> Result<(), RealError> {
+        assert_eq!(batch.stage(), Stage::Flushed, "offsets before the outputs");
+        let offsets = self.offsets_list(batch)?;
         member.commit(&offsets, CommitMode::Sync)?;
         Ok(())
     }
 
-    /// After a failed batch: abort its transaction under exactly-once (a fatal error ends
-    /// the instance), drop every store, rewind to the committed offsets and restore.
+    /// After a failed batch, what the shared rule (`marlow_harness::batch::recovery`)
+    /// says: abort its transaction under exactly-once, then either undo its store writes
+    /// (an abortable error) or drop every store and restore; both rewind to the committed
+    /// offsets. librdkafka rejoins the group by itself; a producer that cannot go on (fenced
+    /// or fatal) ends the instance, as a crashed process would end, for a restart to
+    /// replace.
     fn recover(
         &self,
         producer: &LoggedProducer,
@@ -615,21 +615,28 @@ impl Instance {
         tasks: &mut Tasks,
         stats: &mut InstanceStats,
         error: RealError,
+        batch: &mut RealBatch,
     ) -> Result<(), RealError> {
-        if let RealError::Kafka(KafkaError::Transaction(e)) = &error {
-            if e.is_fatal() {
-                return Err(error);
-            }
+        let recovery = recovery(failure_of(&error));
+        if let Recovery::Restore {
+            new_producer: true, ..
+        } = recovery
+        {
+            return Err(error);
         }
         let timeout = Duration::from_millis(CLIENT_TIMEOUT_MS);
         // A BaseProducer serves no delivery reports while aborting: flush first.
         let _ = producer.flush(timeout);
+        let survive = recovery == Recovery::Survive;
         if self.exactly_once {
             producer.abort_transaction(timeout)?;
+            batch.aborted(tasks.host_mut(), survive);
         }
         let _ = producer.context().take();
         stats.transactions_aborted += 1;
-        tasks.clear();
+        if !survive {
+            tasks.clear();
+        }
         let committed = member.committed(timeout)?;
         for e in committed.elements() {
             let offset = match e.offset() {
@@ -638,7 +645,48 @@ impl Instance {
             };
             member.seek(e.topic(), e.partition(), offset, timeout)?;
         }
-        self.sync_stores(member, tasks, stats)
+        match survive {
+            true => {
+                stats.aborts_survived += 1;
+                Ok(())
+            }
+            false => self.sync_stores(member, tasks, stats),
+        }
+    }
+}
+
+/// rdkafka's error, as the shared recovery rule names failures.
+fn failure_of(error: &RealError) -> Failure {
+    let RealError::Kafka(kafka) = error else {
+        return Failure::Retriable;
+    };
+    if let KafkaError::Transaction(e) = kafka {
+        if e.is_fatal() {
+            return Failure::ProducerLost;
+        }
+    }
+    match error_code(kafka) {
+        Some(
+            RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::Fenced,
+        ) => Failure::ProducerLost,
+        Some(RDKafkaErrorCode::UnknownMemberId) => Failure::UnknownMember,
+        Some(RDKafkaErrorCode::IllegalGeneration | RDKafkaErrorCode::FencedInstanceId) => {
+            Failure::GroupFenced
+        }
+        _ => match kafka {
+            KafkaError::Transaction(e) if e.txn_requires_abort() => Failure::Abortable,
+            _ => Failure::Retriable,
+        },
+    }
+}
+
+/// The broker's error code inside an rdkafka error, if it carries one.
+fn error_code(error: &KafkaError) -> Option<RDKafkaErrorCode> {
+    match error {
+        KafkaError::Transaction(e) => Some(e.code()),
+        other => other.rdkafka_error_code(),
     }
 }
 
@@ -648,21 +696,16 @@ fn is_fencing(error: &RealError) -> bool {
     let RealError::Kafka(error) = error else {
         return false;
     };
-    let code = match error {
-        KafkaError::Transaction(e) => e.code(),
-        other => match other.rdkafka_error_code() {
-            Some(code) => code,
-            None => return false,
-        },
-    };
     matches!(
-        code,
-        RDKafkaErrorCode::IllegalGeneration
-            | RDKafkaErrorCode::UnknownMemberId
-            | RDKafkaErrorCode::FencedInstanceId
-            | RDKafkaErrorCode::ProducerFenced
-            | RDKafkaErrorCode::InvalidProducerEpoch
-            | RDKafkaErrorCode::Fenced
+        error_code(error),
+        Some(
+            RDKafkaErrorCode::IllegalGeneration
+                | RDKafkaErrorCode::UnknownMemberId
+                | RDKafkaErrorCode::FencedInstanceId
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::Fenced
+        )
     )
 }
 

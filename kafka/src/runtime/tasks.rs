@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use marlow_harness::host::{Dispatched, TaskHost};
+use marlow_harness::host::TaskHost;
 use marlow_model::task::InputRecord;
 use marlow_model::DesignConfig;
 
@@ -121,9 +121,13 @@ impl Tasks {
         Ok(replayed)
     }
 
-    /// Runs one record through every task reading its topic (see `TaskHost::process`).
-    pub(super) fn process(&mut self, input: &InputRecord<'_>, batch: &mut Dispatched) {
-        self.host.process(input, batch);
+    /// The host, for a batch to run its records through and to undo them.
+    pub(super) fn host_mut(&mut self) -> &mut TaskHost {
+        &mut self.host
+    }
+
+    pub(super) fn host(&self) -> &TaskHost {
+        &self.host
     }
 
     /// The full changelog topic of task `t`.

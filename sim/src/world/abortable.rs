@@ -52,9 +52,7 @@ impl World {
             ),
         });
         self.observe_all();
-        if !planted::skips_rollback() {
-            self.roll_back(i, &batch);
-        }
+        self.roll_back(i, batch);
         if let Err(error) = aborted {
             // The abort itself failed (the transaction timed out, or the broker
             // went down meanwhile): the ordinary failure path takes over.
@@ -71,11 +69,14 @@ impl World {
         );
     }
 
-    /// Undoes a batch's store writes, newest first. Positions need no rewind:
-    /// they advance only when a transaction commits.
-    fn roll_back(&mut self, i: usize, batch: &PendingBatch) {
-        self.instances[i].host.undo(&batch.dispatched.undo);
-        for tp in batch.positions.keys() {
+    /// Undoes a batch's store writes, newest first (`Recovery::Survive`). Positions
+    /// need no rewind: they advance only when a transaction commits.
+    fn roll_back(&mut self, i: usize, mut pending: PendingBatch) {
+        let keep_stores = !planted::skips_rollback();
+        pending
+            .batch
+            .aborted(&mut self.instances[i].host, keep_stores);
+        for tp in pending.batch.next_offsets().keys() {
             assert!(
                 self.instances[i].positions.get(tp) == self.instances[i].committed.get(tp),
                 "an uncommitted batch must not have moved the position of {tp:?}"

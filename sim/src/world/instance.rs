@@ -5,7 +5,8 @@
 
 use super::events::SimEvent;
 use crate::cluster::{MemberId, ProducerIdentity, ProducerSession, TopicPartition};
-use marlow_harness::host::{Dispatched, TaskHost};
+use marlow_harness::batch::{Batch, Stage};
+use marlow_harness::host::TaskHost;
 use std::collections::BTreeMap;
 
 /// Where the instance is in its group's protocol.
@@ -23,21 +24,32 @@ pub enum Membership {
     },
 }
 
-/// A processed batch on its way to the broker.
-#[derive(Default)]
+/// A processed batch on its way to the broker: the shared batch (its records, its
+/// input offsets and its stage) and what the simulator adds to it.
 pub struct PendingBatch {
     /// Unique per instance; events about a batch carry it.
     pub id: u64,
-    /// Exactly-once: whether its transaction has begun (Flush happened).
-    pub flushed: bool,
-    /// What the tasks asked for: records, changelog writes, the undo log.
-    pub dispatched: Dispatched,
-    /// Input positions after the batch, per input partition.
-    pub positions: BTreeMap<TopicPartition, u64>,
+    pub batch: Batch<TopicPartition>,
     /// Partitions this batch's transaction touched.
     pub touched: Vec<TopicPartition>,
     /// Exactly-once: an abortable error was drawn for this batch's commit.
     pub abort_at_commit: bool,
+}
+
+impl PendingBatch {
+    pub fn new(exactly_once: bool) -> PendingBatch {
+        PendingBatch {
+            id: 0,
+            batch: Batch::new(exactly_once),
+            touched: Vec::new(),
+            abort_at_commit: false,
+        }
+    }
+
+    /// Exactly-once: its transaction has begun and holds its offsets (Flush happened).
+    pub fn flushed(&self) -> bool {
+        self.batch.stage() == Stage::OffsetsSent
+    }
 }
 
 pub struct Instance {

@@ -308,7 +308,7 @@ impl World {
         let began = self.instances[i]
             .in_flight
             .take()
-            .is_some_and(|batch| batch.flushed);
+            .is_some_and(|batch| batch.flushed());
         if !began || !self.exactly_once() {
             return;
         }

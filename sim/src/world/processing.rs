@@ -14,8 +14,8 @@ use crate::cluster::{
     TopicPartition,
 };
 use bytes::Bytes;
-use marlow_harness::host::ChangelogWrite;
-use marlow_model::task::{InputRecord, OutRecord};
+use marlow_harness::batch::{recovery, Destination, Failure, Produce, Recovery};
+use marlow_model::task::InputRecord;
 use marlow_model::Mark;
 
 impl World {
@@ -40,11 +40,7 @@ impl World {
             );
         }
         let batch = self.process_batch(i);
-        let dispatched = &batch.dispatched;
-        if dispatched.records.is_empty()
-            && dispatched.changelog.is_empty()
-            && batch.positions.is_empty()
-        {
+        if batch.batch.is_empty() {
             return self.retry(
                 IDLE_POLL_US,
                 SimEvent::Poll {
@@ -75,13 +71,13 @@ impl World {
         self.instances[i]
             .in_flight
             .as_ref()
-            .is_some_and(|pending| pending.id == batch && pending.flushed == flushed)
+            .is_some_and(|pending| pending.id == batch && pending.flushed() == flushed)
     }
 
     /// Fetches up to `max_poll_records` from the assigned partitions (starting
     /// at a rotating one) and runs each record through the tasks reading it.
     fn process_batch(&mut self, i: usize) -> PendingBatch {
-        let mut batch = PendingBatch::default();
+        let mut batch = PendingBatch::new(self.exactly_once());
         let assignment = self.instances[i].assignment().to_vec();
         if assignment.is_empty() {
             return batch;
@@ -117,7 +113,7 @@ impl World {
                     );
                     if let Ok(offset) = reset {
                         self.mark_if(offset > position, Mark::CommandRemovedByRetention);
-                        batch.positions.insert(tp.clone(), offset);
+                        batch.batch.skip_to(tp.clone(), offset);
                     }
                     continue;
                 }
@@ -128,7 +124,8 @@ impl World {
                 self.process_record(i, tp, record, &mut batch);
             }
             if response.next_offset != position {
-                batch.positions.insert(tp.clone(), response.next_offset);
+                // Past the last record when the fetch skipped transaction markers.
+                batch.batch.skip_to(tp.clone(), response.next_offset);
             }
         }
         batch
@@ -149,14 +146,13 @@ impl World {
             key: record.key.as_deref(),
             value: record.value.as_deref(),
         };
-        let marks_before = batch.dispatched.marks.len();
-        self.instances[i]
-            .host
-            .process(&input, &mut batch.dispatched);
-        for mark in &batch.dispatched.marks[marks_before..] {
+        let marks_before = batch.batch.dispatched.marks.len();
+        let host = &mut self.instances[i].host;
+        batch.batch.consume(host, tp.clone(), &input);
+        for mark in &batch.batch.dispatched.marks[marks_before..] {
             self.marks.hit(*mark);
         }
-        if let Some(largest) = &batch.dispatched.largest_store_value {
+        if let Some(largest) = &batch.batch.dispatched.largest_store_value {
             if largest.bytes > self.store_value_budget_bytes && self.oversized_record.is_none() {
                 self.oversized_record = Some(super::budget::Exceeded::StateSize {
                     task: largest.task,
@@ -191,44 +187,34 @@ impl World {
 
     /// The records of a batch (outputs, then changelog writes) with the
     /// partition each goes to.
-    fn batch_records(&self, i: usize, batch: &PendingBatch) -> Vec<(String, u32, NewRecord)> {
-        let dispatched = &batch.dispatched;
-        let mut out = Vec::with_capacity(dispatched.records.len() + dispatched.changelog.len());
-        for OutRecord { topic, key, value } in &dispatched.records {
-            let partition = self.cluster.partition_for_key(topic, key).unwrap_or(0);
-            let record = NewRecord::new(
-                Some(Bytes::from(key.clone())),
-                Some(Bytes::from(value.clone())),
-            );
-            out.push((topic.to_string(), partition, record));
-        }
+    fn batch_records(&self, i: usize, pending: &PendingBatch) -> Vec<(String, u32, NewRecord)> {
         let host = &self.instances[i].host;
-        for ChangelogWrite {
-            task,
-            partition,
-            write,
-        } in &dispatched.changelog
-        {
-            assert!(
-                !host.rebuilds_from_outputs(*task),
-                "a store rebuilt from outputs writes no changelog"
-            );
-            let value = write.value.clone().map(Bytes::from);
-            out.push((
-                host.changelog_topic(*task),
-                *partition,
-                NewRecord::new(Some(Bytes::from(write.key.clone())), value),
-            ));
-        }
-        out
+        pending
+            .batch
+            .to_produce(host)
+            .map(|Produce { to, key, value }| {
+                let (topic, partition) = match to {
+                    Destination::Output(topic) => {
+                        let partition = self.cluster.partition_for_key(topic, key).unwrap_or(0);
+                        (topic.to_owned(), partition)
+                    }
+                    Destination::Changelog { task, partition } => {
+                        (host.changelog_topic(task), partition)
+                    }
+                };
+                let key = Some(Bytes::copy_from_slice(key));
+                let record = NewRecord::new(key, value.map(Bytes::copy_from_slice));
+                (topic, partition, record)
+            })
+            .collect()
     }
 
     fn flush_plain(&mut self, i: usize, incarnation: u32) {
-        let Some(batch) = self.instances[i].in_flight.take() else {
+        let Some(mut pending) = self.instances[i].in_flight.take() else {
             return;
         };
         let now = self.scheduler.now_us();
-        for (topic, partition, record) in self.batch_records(i, &batch) {
+        for (topic, partition, record) in self.batch_records(i, &pending) {
             let produced = self.produce(&topic, partition, ProduceBatch::plain(vec![record]), now);
             assert!(
                 produced.is_ok() || !self.cluster.is_up(),
@@ -236,7 +222,11 @@ impl World {
             );
             self.observer.mark(&topic, partition);
         }
-        self.instances[i].positions.extend(batch.positions);
+        pending.batch.produced();
+        // Acks are synchronous here: the outputs are durable, the offsets may be
+        // committed (by the `commit_interval_ms` timer).
+        let flushed = pending.batch.flushed();
+        self.instances[i].positions.extend(flushed.clone());
         self.observe_dirty();
         self.retry(
             1,
@@ -267,6 +257,7 @@ impl World {
         batch.abort_at_commit = strike == Some(AbortStage::Commit);
         let result = (|| -> Result<Vec<TopicPartition>, ClusterError> {
             self.cluster.begin_transaction(&tid, identity, now)?;
+            batch.batch.begun();
             let mut touched = Vec::new();
             for (index, (topic, partition, record)) in records.into_iter().enumerate() {
                 if strike == Some(AbortStage::Produce { record: index }) {
@@ -276,9 +267,11 @@ impl World {
                 self.produce(&topic, partition, stamped, now)?;
                 touched.push(TopicPartition::new(&topic, partition));
             }
+            batch.batch.produced();
             let metadata = ConsumerGroupMetadata::member(APP_GROUP, &member, generation);
             let offsets: Vec<(TopicPartition, u64)> = batch
-                .positions
+                .batch
+                .next_offsets()
                 .iter()
                 .map(|(tp, offset)| (tp.clone(), *offset))
                 .collect();
@@ -287,13 +280,13 @@ impl World {
             }
             self.cluster
                 .send_offsets_to_transaction(&tid, identity, &metadata, &offsets)?;
+            batch.batch.offsets_sent();
             Ok(touched)
         })();
         self.instances[i].producer = Some((identity, session));
         match result {
             Ok(touched) => {
                 batch.touched = touched;
-                batch.flushed = true;
                 let id = batch.id;
                 self.instances[i].in_flight = Some(batch);
                 let latency = self.latency_us();
@@ -317,7 +310,7 @@ impl World {
         if !self.instances[i].is_live(incarnation) || !self.in_flight_is(i, batch, true) {
             return;
         }
-        let Some(batch) = self.instances[i].in_flight.take() else {
+        let Some(mut batch) = self.instances[i].in_flight.take() else {
             return;
         };
         let Some((identity, _)) = self.instances[i].producer.clone() else {
@@ -333,8 +326,9 @@ impl World {
                 for tp in &batch.touched {
                     self.observer.mark(&tp.topic, tp.partition);
                 }
-                self.instances[i].positions.extend(batch.positions.clone());
-                self.instances[i].committed.extend(batch.positions);
+                let committed = batch.batch.committed();
+                self.instances[i].positions.extend(committed.clone());
+                self.instances[i].committed.extend(committed.clone());
                 self.observe_dirty();
                 self.retry(
                     1,
@@ -349,7 +343,8 @@ impl World {
     }
 
     /// A transaction could not complete: abort it, roll the local stores back
-    /// (by restoring them), and rejoin if the group or producer moved on.
+    /// (by restoring them), and rejoin if the group or producer moved on; the
+    /// shared rule (`marlow_harness::batch::recovery`) decides which.
     pub(super) fn transaction_failed(&mut self, i: usize, error: ClusterError) {
         let now = self.scheduler.now_us();
         if let Some((identity, _)) = self.instances[i].producer.clone() {
@@ -357,25 +352,26 @@ impl World {
             let _ = self.cluster.abort_transaction(&tid, identity, now);
         }
         self.observe_all();
-        let fenced = matches!(
-            error,
-            ClusterError::ProducerFenced { .. } | ClusterError::InvalidProducerEpoch { .. }
-        );
         self.mark_if(super::marks::fences_a_zombie(&error), Mark::ZombieFenced);
-        if fenced {
+        let Recovery::Restore {
+            rejoin,
+            new_member,
+            new_producer,
+        } = recovery(failure_of(&error))
+        else {
+            unreachable!("an abortable error is survived by survive_abort, not here: {error:?}");
+        };
+        if new_producer {
             self.instances[i].producer = None;
         }
         self.instances[i].drop_tasks();
         let incarnation = self.instances[i].incarnation;
-        if fenced || !error.is_retriable() {
-            let keep = !matches!(error, ClusterError::UnknownMemberId { .. });
-            self.instances[i].membership = Membership::Joining {
-                member: if keep {
-                    self.instances[i].member_id().cloned()
-                } else {
-                    None
-                },
+        if rejoin {
+            let member = match new_member {
+                true => None,
+                false => self.instances[i].member_id().cloned(),
             };
+            self.instances[i].membership = Membership::Joining { member };
             self.retry(
                 RETRY_US,
                 SimEvent::Join {
@@ -434,5 +430,18 @@ impl World {
             Err(error) if !error.is_retriable() => self.rejoin(i, true),
             Err(_) => {}
         }
+    }
+}
+
+/// The simulated cluster's error, as the shared recovery rule names failures.
+fn failure_of(error: &ClusterError) -> Failure {
+    match error {
+        ClusterError::TransactionAbortable(_) => Failure::Abortable,
+        ClusterError::ProducerFenced { .. } | ClusterError::InvalidProducerEpoch { .. } => {
+            Failure::ProducerLost
+        }
+        error if error.is_retriable() => Failure::Retriable,
+        ClusterError::UnknownMemberId { .. } => Failure::UnknownMember,
+        _ => Failure::GroupFenced,
     }
 }
