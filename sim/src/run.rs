@@ -85,13 +85,13 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
         world.plant_unordered_content_from_step = options.plant_unordered_content_from_step;
     }
     if let Some(max_steps) = options.max_steps {
-        world.step_budget = max_steps;
+        world.budget.max_steps = max_steps;
     }
     if let Some(max_memory_bytes) = options.max_memory_bytes {
-        world.memory_budget_bytes = max_memory_bytes;
+        world.budget.max_memory_bytes = max_memory_bytes;
     }
     if let Some(bytes) = options.max_store_value_bytes {
-        world.store_value_budget_bytes = bytes;
+        world.budget.max_store_value_bytes = bytes;
     }
     let simulated_us = world.run();
     let stopped_early = !world.ended;

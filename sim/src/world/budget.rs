@@ -6,6 +6,7 @@
 
 use super::World;
 use marlow_harness::check::Violation;
+use marlow_harness::host::StoreValueSize;
 use marlow_model::codec::decode_account_key;
 use marlow_scenarios::{Invariant, Scenario};
 use std::collections::BTreeMap;
@@ -135,37 +136,101 @@ pub enum Exceeded {
     },
 }
 
-impl World {
-    /// Counts the step just fired; returns the budget it exceeded, if any.
-    pub(crate) fn over_budget(&mut self, at_us: u64) -> Option<Exceeded> {
-        if let Some(exceeded) = self.oversized_record.take() {
+/// The budgets of one run and what they are measured on: this file owns the state.
+/// The world tells it of every produce and every large store value, and asks it after
+/// every step whether the run went past a budget.
+pub struct Budget {
+    /// Steps this run may fire (`--max-steps` sets another).
+    pub max_steps: u64,
+    /// The estimated bytes the run may hold (`--max-memory-mib`).
+    pub max_memory_bytes: u64,
+    /// The largest store value a task may write (`--max-state-kib`).
+    pub max_store_value_bytes: usize,
+    /// The steps fired so far at the current instant, as (time, count).
+    instant: (u64, u64),
+    /// Produces by topic and key, to name what ran away.
+    produced: ProduceTally,
+    /// Key and value bytes and records produced so far (the simulated logs keep them).
+    produced_bytes: u64,
+    produced_records: u64,
+    /// A record or store value past its budget, reported at the next step.
+    oversized: Option<Exceeded>,
+}
+
+impl Budget {
+    pub fn new(scenario: &Scenario) -> Budget {
+        Budget {
+            max_steps: step_budget(scenario),
+            max_memory_bytes: memory_budget_bytes(scenario),
+            max_store_value_bytes: MAX_STORE_VALUE_BYTES,
+            instant: (0, 0),
+            produced: ProduceTally::default(),
+            produced_bytes: 0,
+            produced_records: 0,
+            oversized: None,
+        }
+    }
+
+    /// One record produced to `topic`.
+    pub fn on_produce(&mut self, topic: &str, key: Option<&[u8]>, value_bytes: usize) {
+        self.produced.count(topic, key);
+        let key_bytes = key.map_or(0, <[u8]>::len);
+        self.produced_bytes += (value_bytes + key_bytes) as u64;
+        self.produced_records += 1;
+        if value_bytes > MAX_RECORD_BYTES && self.oversized.is_none() {
+            let topic = topic.to_string();
+            self.oversized = Some(Exceeded::RecordSize {
+                topic,
+                bytes: value_bytes,
+            });
+        }
+    }
+
+    /// The largest store value a batch wrote.
+    pub fn on_store_value(&mut self, largest: &StoreValueSize) {
+        if largest.bytes > self.max_store_value_bytes && self.oversized.is_none() {
+            self.oversized = Some(Exceeded::StateSize {
+                task: largest.task,
+                key: largest.key.clone(),
+                bytes: largest.bytes,
+            });
+        }
+    }
+
+    /// Counts the step just fired at `at_us` (the run's `steps` so far, its history
+    /// `history_entries` long); returns the budget it exceeded, if any.
+    pub fn over(&mut self, at_us: u64, steps: u64, history_entries: usize) -> Option<Exceeded> {
+        if let Some(exceeded) = self.oversized.take() {
             return Some(exceeded);
         }
         if self.instant.0 == at_us {
             self.instant.1 += 1;
         } else {
+            assert!(self.instant.0 < at_us, "simulated time went backwards");
             self.instant = (at_us, 1);
         }
         if self.instant.1 > MAX_STEPS_AT_ONE_INSTANT {
             return Some(Exceeded::OneInstant { at_us });
         }
-        if self.estimated_memory_bytes() > self.memory_budget_bytes {
+        if self.estimated_memory_bytes(history_entries) > self.max_memory_bytes {
             return Some(Exceeded::Memory {
-                budget: self.memory_budget_bytes,
+                budget: self.max_memory_bytes,
             });
         }
-        (self.trace.steps() > self.step_budget).then_some(Exceeded::Steps {
-            budget: self.step_budget,
+        (steps > self.max_steps).then_some(Exceeded::Steps {
+            budget: self.max_steps,
         })
     }
 
     /// What the run holds, estimated: the produced records and the history.
-    pub(crate) fn estimated_memory_bytes(&self) -> u64 {
+    pub fn estimated_memory_bytes(&self, history_entries: usize) -> u64 {
         self.produced_bytes
             + self.produced_records * RECORD_OVERHEAD_BYTES
-            + self.history.len() as u64 * HISTORY_ENTRY_BYTES
+            + history_entries as u64 * HISTORY_ENTRY_BYTES
     }
+}
 
+impl World {
     /// The verdict of a run stopped by a budget: L3 when re-enqueues (produces
     /// to `commands` beyond the clients' own sends) ran away, else L1.
     pub(crate) fn budget_violation(&self, exceeded: Exceeded) -> Violation {
@@ -184,7 +249,7 @@ impl World {
                 };
                 format!(
                     "its state-size budget (a resource budget, not an invariant seen failing): task `{task}` holds a value of {bytes} bytes for {holder} (at most {}; --max-state-kib sets another); a state that grows with every command, decoded at every read",
-                    self.store_value_budget_bytes
+                    self.budget.max_store_value_bytes
                 )
             }
             Exceeded::Memory { budget } => format!(
@@ -199,7 +264,7 @@ impl World {
         };
         let sent = self.counters.commands_sent + self.counters.resubmissions;
         let mut invariant = Invariant::L1;
-        let runaway = match self.produced.top() {
+        let runaway = match self.budget.produced.top() {
             None => "nothing was produced".to_string(),
             Some((topic, count, key)) => {
                 let on_key = key.map_or(String::new(), |(key, on_key)| {
@@ -321,14 +386,17 @@ mod runaway_tests {
         );
         let _ = world.produce("events", 0, ProduceBatch::plain(vec![small]), 0);
         assert_eq!(
-            world.over_budget(0),
+            world.budget.over(0, 0, 0),
             None,
             "a small record is within budget"
         );
         let big = vec![7u8; super::MAX_RECORD_BYTES + 1];
         let record = NewRecord::new(Some(Bytes::from_static(b"k")), Some(Bytes::from(big)));
         let _ = world.produce("events", 0, ProduceBatch::plain(vec![record]), 0);
-        let exceeded = world.over_budget(0).expect("the big record is over budget");
+        let exceeded = world
+            .budget
+            .over(0, 0, 0)
+            .expect("the big record is over budget");
         let violation = world.budget_violation(exceeded);
         assert!(violation.invariant.is_liveness());
         for part in ["record-size budget", "1048589 bytes to `events`"] {

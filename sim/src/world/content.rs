@@ -51,15 +51,9 @@ impl World {
             }
         }
         for record in &batch.records {
-            self.produced.count(topic, record.key.as_deref());
-            let bytes = record.value.as_ref().map_or(0, |value| value.len());
-            let key_bytes = record.key.as_ref().map_or(0, |key| key.len());
-            self.produced_bytes += (bytes + key_bytes) as u64;
-            self.produced_records += 1;
-            if bytes > super::budget::MAX_RECORD_BYTES && self.oversized_record.is_none() {
-                let topic = topic.to_string();
-                self.oversized_record = Some(super::budget::Exceeded::RecordSize { topic, bytes });
-            }
+            let value_bytes = record.value.as_ref().map_or(0, |value| value.len());
+            self.budget
+                .on_produce(topic, record.key.as_deref(), value_bytes);
         }
         let records = u32::try_from(batch.records.len()).expect("a batch holds few records");
         self.trace.record(

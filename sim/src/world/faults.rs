@@ -321,28 +321,4 @@ impl World {
         self.scheduler
             .schedule_in(HOUSEKEEPING_US, SimEvent::Housekeeping);
     }
-
-    /// Nothing pending: no client waits, and every input partition's committed
-    /// offset has reached its end (so nothing is unprocessed or uncommitted).
-    pub(super) fn is_quiescent(&self) -> bool {
-        if !self.clients_idle() {
-            return false;
-        }
-        let committed = self.cluster.all_committed_offsets(APP_GROUP);
-        let inputs = &self.input_topic_names;
-        inputs.iter().all(|topic| {
-            let partitions = self.cluster.partition_count(topic).unwrap_or(0);
-            (0..partitions).all(|partition| {
-                let Some(log) = self.cluster.log(topic, partition) else {
-                    return true;
-                };
-                let end = log.high_watermark();
-                let done = committed
-                    .get(&crate::cluster::TopicPartition::new(topic, partition))
-                    .copied()
-                    .unwrap_or(log.log_start_offset());
-                done >= end
-            })
-        })
-    }
 }

@@ -1,6 +1,6 @@
 //! The world's side of group membership for app instances: join, sync,
-//! heartbeats, rejoining (the eager protocol revokes everything), and the
-//! cluster's timers that complete rebalances and expire sessions.
+//! heartbeats, and rejoining (the eager protocol revokes everything). The
+//! cluster's timers that complete rebalances are `cluster_timers.rs`.
 
 use super::events::SimEvent;
 use super::instance::Membership;
@@ -319,36 +319,5 @@ impl World {
             let _ = self.cluster.abort_transaction(&tid, identity, now);
             self.observe_all();
         }
-    }
-
-    pub(super) fn cluster_tick(&mut self) {
-        let now = self.scheduler.now_us();
-        let report = self.cluster.tick(now);
-        self.marks
-            .hit_n(Mark::SessionExpired, report.expired_members.len() as u64);
-        self.marks.hit_n(
-            Mark::TransactionTimedOut,
-            report.aborted_transactions.len() as u64,
-        );
-        for (group, member) in &report.expired_members {
-            self.push_history(Step::Fault {
-                fault: format!("session timeout: {group} dropped {}", member.0),
-            });
-        }
-        for timed_out in &report.aborted_transactions {
-            // Recorded so a reader sees why a slow instance is fenced next.
-            self.push_history(Step::Fault {
-                fault: format!(
-                    "transaction timeout: the coordinator aborted {} and bumped its epoch to {}",
-                    timed_out.transactional_id, timed_out.new_epoch
-                ),
-            });
-        }
-        if !report.aborted_transactions.is_empty() {
-            self.counters.aborted_transactions += report.aborted_transactions.len() as u64;
-            self.observe_all();
-        }
-        self.handle_completions(report.join_completions);
-        self.scheduler.schedule_in(10_000, SimEvent::ClusterTick);
     }
 }

@@ -3,11 +3,24 @@
 //! `World::run` is the discrete-event loop: pop the earliest event, record it
 //! in the trace, handle it. Faults fire during the safety phase; at `Heal`
 //! they stop and everything pending must finish within the liveness bound.
+//!
+//! One file per part of the world: `instance.rs` (an instance's state, and
+//! its batch in flight), `membership.rs` (joining and heartbeats),
+//! `cluster_timers.rs` (sessions, transaction timeouts, rebalances),
+//! `restore.rs`, `processing.rs` (the shared batch, `marlow_harness::batch`,
+//! driven over broker latencies), `abortable.rs`, `halt.rs`, `atm.rs` (the
+//! clients' sends and the answers they get), `observer.rs` (output topics into
+//! the history), `faults.rs` (the fault source and healing), `removals.rs`
+//! (retention and compaction), `ending.rs` (quiescence and `End`),
+//! `budget.rs` (the budgets, with their own state), `content.rs` (produce
+//! digests for the trace), `events.rs` and `marks.rs`.
 
 mod abortable;
 mod atm;
 pub mod budget;
+mod cluster_timers;
 pub mod content;
+mod ending;
 pub mod events;
 mod faults;
 mod halt;
@@ -69,25 +82,10 @@ pub struct World {
     /// the test that shows `--check-determinism` catching it (test builds only).
     #[cfg(test)]
     pub(crate) plant_unordered_content_from_step: Option<u64>,
-    /// Steps this run may fire (budget.rs), and the steps fired so far at the
-    /// current instant, as (time, count).
-    pub(crate) step_budget: u64,
-    pub(crate) instant: (u64, u64),
-    /// Produces by topic and key, to name what ran away when a budget stops the run.
-    pub(crate) produced: budget::ProduceTally,
+    /// The run's budgets and what they are measured on (`budget.rs`).
+    pub(crate) budget: budget::Budget,
     /// The verdict of a run that a budget stopped.
     pub budget_stop: Option<Violation>,
-    /// A produce past `budget::MAX_RECORD_BYTES` or a store value past
-    /// `budget::MAX_STORE_VALUE_BYTES`, seen at the next step.
-    pub(crate) oversized_record: Option<budget::Exceeded>,
-    /// Key and value bytes and records produced so far (the simulated logs
-    /// keep them), for the memory budget.
-    pub(crate) produced_bytes: u64,
-    pub(crate) produced_records: u64,
-    /// The run's memory budget, in estimated bytes (`budget.rs`).
-    pub(crate) memory_budget_bytes: u64,
-    /// The largest store value a task may write (`budget.rs`).
-    pub(crate) store_value_budget_bytes: usize,
     pub trace: Trace,
     pub counters: Counters,
     /// Coverage marks hit so far (counters only: they never steer the run).
@@ -151,15 +149,8 @@ impl World {
             stop_at_first_safety_violation: true,
             #[cfg(test)]
             plant_unordered_content_from_step: None,
-            step_budget: budget::step_budget(scenario),
-            instant: (0, 0),
-            produced: budget::ProduceTally::default(),
+            budget: budget::Budget::new(scenario),
             budget_stop: None,
-            oversized_record: None,
-            produced_bytes: 0,
-            produced_records: 0,
-            memory_budget_bytes: budget::memory_budget_bytes(scenario),
-            store_value_budget_bytes: budget::MAX_STORE_VALUE_BYTES,
             trace,
             counters: Counters::default(),
             marks: MarkCounts::default(),
@@ -297,7 +288,8 @@ impl World {
             if self.ended {
                 break;
             }
-            if let Some(exceeded) = self.over_budget(at_us) {
+            let steps = self.trace.steps();
+            if let Some(exceeded) = self.budget.over(at_us, steps, self.history.len()) {
                 self.budget_stop = Some(self.budget_violation(exceeded));
                 break;
             }
@@ -374,53 +366,6 @@ impl World {
         self.push_history(Step::Heal);
         self.scheduler
             .schedule_in(10_000, SimEvent::QuiescenceCheck);
-    }
-
-    /// Ends the run early once nothing is pending: no client waits, every
-    /// instance has read its inputs to the end, and no transaction is open.
-    fn quiescence_check(&mut self) {
-        if self.is_quiescent() {
-            self.end();
-        } else {
-            self.scheduler
-                .schedule_in(50_000, SimEvent::QuiescenceCheck);
-        }
-    }
-
-    fn end(&mut self) {
-        if self.ended {
-            return;
-        }
-        self.observe_all();
-        self.record_input_left_behind();
-        self.push_history(Step::End);
-        self.ended = true;
-    }
-
-    /// Where the group stopped consuming each input partition it left behind
-    /// its end (a stall, or a processor that halted), as real mode records it:
-    /// garbage queued behind it was never read, so it is pending, not lost (S6).
-    fn record_input_left_behind(&mut self) {
-        let committed = self.cluster.all_committed_offsets(APP_GROUP);
-        let topics: Vec<String> = self.input_partitions.keys().cloned().collect();
-        for topic in topics {
-            let partitions = self.cluster.partition_count(&topic).unwrap_or(0);
-            for partition in 0..partitions {
-                let Some(log) = self.cluster.log(&topic, partition) else {
-                    continue;
-                };
-                let end = log.high_watermark();
-                let tp = crate::cluster::TopicPartition::new(&topic, partition);
-                let next_offset = committed.get(&tp).copied();
-                if next_offset.unwrap_or(log.log_start_offset()) < end {
-                    self.push_history(Step::InputConsumed {
-                        topic: topic.clone(),
-                        partition,
-                        next_offset,
-                    });
-                }
-            }
-        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Reads what became visible on the output topics (read_committed, as any
-//! downstream consumer would) into the history, and routes outcomes to the
-//! clients waiting for them. In the seed design, which has no outcome records,
-//! a client learns of an acceptance from its command's first event.
+//! downstream consumer would) into the history. Which record answers a waiting
+//! client is the harness's rule (`observe::client_answer`: in the seed design,
+//! which has no outcome records, a command's first event); handing the answer
+//! over is the clients' side (`atm.rs`, `deliver_outcome`).
 
 use super::World;
 use crate::cluster::{FetchLimits, Isolation};

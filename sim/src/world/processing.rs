@@ -153,13 +153,7 @@ impl World {
             self.marks.hit(*mark);
         }
         if let Some(largest) = &batch.batch.dispatched.largest_store_value {
-            if largest.bytes > self.store_value_budget_bytes && self.oversized_record.is_none() {
-                self.oversized_record = Some(super::budget::Exceeded::StateSize {
-                    task: largest.task,
-                    key: largest.key.clone(),
-                    bytes: largest.bytes,
-                });
-            }
+            self.budget.on_store_value(largest);
         }
     }
 
