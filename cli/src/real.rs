@@ -7,7 +7,8 @@ use marlow_kafka::broker::BrokerUnderTest;
 use marlow_kafka::runtime::history_topic::{keep_client_history, HISTORY_TOPIC};
 use marlow_kafka::runtime::ClientSettings;
 use marlow_kafka::runtime::{
-    run_real, InstanceEnd, RealError, RealOptions, RealReport, RunHistory, MAX_REAL_CLIENTS,
+    run_real, FaultHook, InstanceEnd, RealError, RealOptions, RealReport, RunHistory,
+    MAX_REAL_CLIENTS,
 };
 use marlow_kafka::topics::RunNamespace;
 use marlow_scenarios::{DesignKind, Scenario};
@@ -70,6 +71,12 @@ pub struct RunTargetArgs {
     /// Names the run's topics, group and transactional ids (default: scenario, seed, pid).
     #[arg(long)]
     pub run_id: Option<String>,
+    /// A command for a broker-side fault Marlow cannot make from the client side, run
+    /// with `sh -c` at the fault's time: `broker_restart=COMMAND` (repeatable per fault).
+    /// It sees MARLOW_FAULT, MARLOW_BROKERS, MARLOW_RUN_ID, MARLOW_SEED, MARLOW_AT_MS and
+    /// MARLOW_DOWNTIME_MS; its exit code and duration go into the history and the report.
+    #[arg(long = "fault-hook", value_name = "FAULT=COMMAND", value_parser = FaultHook::parse)]
+    pub fault_hooks: Vec<FaultHook>,
 }
 
 /// A run ready to start: the scenario, its broker, every client's settings and the options.
@@ -106,6 +113,7 @@ impl RunTargetArgs {
             keep_topics: self.keep,
             client_settings: settings.clone(),
             max_safety_ms: None,
+            fault_hooks: self.fault_hooks.clone(),
         };
         Ok(Target {
             scenario,
@@ -347,9 +355,17 @@ pub(crate) fn print_real_summary(report: &RealReport, brokers: &str) {
             i.records_restored,
         );
     }
+    for run in &report.hook_runs {
+        let verdict = if run.succeeded() {
+            "hook"
+        } else {
+            "HOOK FAILED"
+        };
+        out!("  {verdict:<13} {}", run.line());
+    }
     if !report.unrealized_faults.is_empty() {
         out!(
-            "  not realized  {} (broker-side faults: make them outside Marlow)",
+            "  not realized  {} (broker-side faults: give a --fault-hook, or make them outside Marlow)",
             report.unrealized_faults.join(", ")
         );
     }

@@ -152,6 +152,7 @@ fn a_run_kept_without_client_history_is_audited_on_what_its_topics_prove() {
         keep_topics: true,
         client_settings: Vec::new(),
         max_safety_ms: Some(10_000),
+        fault_hooks: Vec::new(),
     };
     let report = run_real(&scenario, &noida.under_test(), &options).expect("real run");
     assert!(report.passed());

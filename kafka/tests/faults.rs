@@ -45,6 +45,7 @@ fn run(test: &str, scenario: &Scenario, broker: &BrokerUnderTest, run_id: &str) 
         keep_topics: false,
         client_settings: Vec::new(),
         max_safety_ms: None,
+        fault_hooks: Vec::new(),
     };
     let watch = Stopwatch::start();
     let report = run_real(scenario, broker, &options).expect("real run");

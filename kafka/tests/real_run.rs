@@ -26,6 +26,7 @@ fn run_on_noida(test: &str, toml: &str, run_id: &str) -> Option<RealReport> {
         keep_topics: false,
         client_settings: Vec::new(),
         max_safety_ms: Some(10_000),
+        fault_hooks: Vec::new(),
     };
     let watch = Stopwatch::start();
     let report = run_real(&scenario, &noida.under_test(), &options).expect("real run");
@@ -133,6 +134,7 @@ fn tiny_hardened_run_passes_on_the_mock_cluster() {
         keep_topics: false,
         client_settings: vec![("client.rack".into(), "marlow-test".into())],
         max_safety_ms: Some(10_000),
+        fault_hooks: Vec::new(),
     };
     let watch = Stopwatch::start();
     let report = run_real(&scenario, &broker, &options).expect("real run");

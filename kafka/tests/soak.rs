@@ -27,6 +27,7 @@ fn options(run_id: &str) -> RealOptions {
         keep_topics: false,
         client_settings: Vec::new(),
         max_safety_ms: None,
+        fault_hooks: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod audit;
 mod capture;
 mod group;
 pub mod history_topic;
+pub mod hooks;
 mod instance;
 pub mod partitions;
 mod restores;
@@ -43,6 +44,7 @@ use crate::topics::{RunNamespace, TopicError, TopicSpec};
 
 pub use capture::Recorder;
 pub use group::CrashedMember;
+pub use hooks::{FaultHook, HookRun};
 pub use instance::{InstanceEnd, InstanceStats};
 pub use run_history::RunHistory;
 pub use soak::{run_soak, SoakOptions, SoakProgress, SoakReport};
@@ -139,6 +141,8 @@ pub struct RealOptions {
     pub client_settings: Vec<(String, String)>,
     /// Shortens the safety phase to at most this long (tests); `None` runs the scenario's.
     pub max_safety_ms: Option<u64>,
+    /// The user's commands for broker-side faults (`--fault-hook`, `hooks.rs`).
+    pub fault_hooks: Vec<FaultHook>,
 }
 
 pub struct RealReport {
@@ -152,8 +156,10 @@ pub struct RealReport {
     /// The same counters as the simulator's, counted from the history as it is recorded.
     pub counters: Counters,
     pub instances: Vec<InstanceStats>,
-    /// Scenario faults real mode does not realize (broker-side ones), by name.
+    /// Scenario faults real mode does not realize (broker-side ones without a hook), by name.
     pub unrealized_faults: Vec<String>,
+    /// Every run of a fault hook, in order: its fault, time, exit code and duration.
+    pub hook_runs: Vec<HookRun>,
     /// The app group's progress at the end of the liveness wait (`None` if it could not
     /// be taken; the error is in `stall_error`).
     pub stall: Option<StallReport>,
@@ -454,6 +460,7 @@ fn run_created(
     let watch = Stopwatch::start();
     let group = Mutex::new(group);
     let timeline_stop = AtomicBool::new(false);
+    let hook_runs = Mutex::new(Vec::new());
     let started_us = recorder.now_us();
     let driven = std::thread::scope(|scope| {
         let plan = timeline::FaultPlan {
@@ -467,6 +474,9 @@ fn run_created(
             started_us,
             healed: &heal.healed,
             stop: &timeline_stop,
+            hooks: &options.fault_hooks,
+            hook_runs: &hook_runs,
+            brokers: &settings.bootstrap,
         };
         let timeline = std::thread::Builder::new()
             .name("fault-plan".into())
@@ -571,7 +581,15 @@ fn run_created(
         safety_ms,
         counters,
         instances,
-        unrealized_faults: timeline::unrealized_faults(scenario, options.seed, admin.is_some()),
+        unrealized_faults: timeline::unrealized_faults(
+            scenario,
+            options.seed,
+            admin.is_some(),
+            &options.fault_hooks,
+        ),
+        hook_runs: hook_runs
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner),
         stall_error: stall.as_ref().err().map(ToString::to_string),
         stall: stall.ok(),
         stall_at_heal,

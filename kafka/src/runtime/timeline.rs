@@ -5,8 +5,9 @@
 //! stop, scale out and in, undecodable records injected into a run topic, and (through the
 //! admin API, not on the mock cluster) partitions added to a run topic. At the heal it
 //! resumes every pause and restarts every crashed instance, as the simulator does.
-//! Broker-side faults are not Marlow's to make on a real cluster; they are reported as not
-//! realized, never silently skipped.
+//! Broker-side faults are not Marlow's to make on a real cluster: a broker restart is run
+//! through the user's hook when there is one (`hooks.rs`), and reported as not realized
+//! otherwise, never silently skipped.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +24,7 @@ use rdkafka::client::DefaultClientContext;
 
 use super::capture::Recorder;
 use super::group::Group;
+use super::hooks::{self, FaultHook, HookContext, HookRun};
 use super::partitions;
 use super::stall::{self, StallReport};
 use super::{ClientSettings, RealError};
@@ -46,10 +48,10 @@ const REALIZED_RATES: [&str; 5] = [
 ];
 
 /// Whether real mode performs this timeline action; `can_grow_topics` when it has an admin
-/// client (an external cluster, not the mock).
-pub fn realized(action: &TimelineAction, can_grow_topics: bool) -> bool {
+/// client (an external cluster, not the mock); a broker restart when a hook is given.
+pub fn realized(action: &TimelineAction, can_grow_topics: bool, hooks: &[FaultHook]) -> bool {
     match action {
-        TimelineAction::BrokerRestart { .. } => false,
+        TimelineAction::BrokerRestart { .. } => hook_for(hooks, "broker_restart").is_some(),
         TimelineAction::AddPartitions { .. } => can_grow_topics,
         _ => true,
     }
@@ -60,20 +62,32 @@ pub fn drawn_faults(scenario: &Scenario, seed: u64) -> Faults {
     marlow_harness::swarm::draw(scenario, seed).faults
 }
 
+/// The hook for `fault`, if the user gave one.
+pub fn hook_for<'h>(hooks: &'h [FaultHook], fault: &str) -> Option<&'h FaultHook> {
+    hooks.iter().find(|hook| hook.fault == fault)
+}
+
 /// The seed's faults this mode does not perform, by name.
-pub fn unrealized_faults(scenario: &Scenario, seed: u64, can_grow_topics: bool) -> Vec<String> {
+pub fn unrealized_faults(
+    scenario: &Scenario,
+    seed: u64,
+    can_grow_topics: bool,
+    hooks: &[FaultHook],
+) -> Vec<String> {
     let faults = drawn_faults(scenario, seed);
+    let hooked_rate =
+        |name: &str| name == "broker_restart_per_s" && hook_for(hooks, "broker_restart").is_some();
     let mut names: Vec<String> = faults
         .rates()
         .iter()
-        .filter(|(name, rate)| *rate > 0.0 && !REALIZED_RATES.contains(name))
+        .filter(|(name, rate)| *rate > 0.0 && !REALIZED_RATES.contains(name) && !hooked_rate(name))
         .map(|(name, rate)| format!("{name}={}", marlow_harness::swarm::short_number(*rate)))
         .collect();
     names.extend(
         faults
             .timeline
             .iter()
-            .filter(|e| !realized(&e.action, can_grow_topics))
+            .filter(|e| !realized(&e.action, can_grow_topics, hooks))
             .map(|e| format!("timeline {:?} at {} ms", e.action, e.at_ms)),
     );
     names
@@ -95,6 +109,11 @@ pub struct FaultPlan<'a> {
     pub healed: &'a AtomicBool,
     /// Set when the run is over.
     pub stop: &'a AtomicBool,
+    /// The user's commands for broker-side faults, and every run of one so far.
+    pub hooks: &'a [FaultHook],
+    pub hook_runs: &'a Mutex<Vec<HookRun>>,
+    /// The run's bootstrap list and id, for a hook's environment.
+    pub brokers: &'a str,
 }
 
 impl FaultPlan<'_> {
@@ -106,7 +125,7 @@ impl FaultPlan<'_> {
         let mut due: Vec<&TimelineEvent> = faults
             .timeline
             .iter()
-            .filter(|e| realized(&e.action, self.admin.is_some()))
+            .filter(|e| realized(&e.action, self.admin.is_some(), self.hooks))
             .collect();
         due.sort_by_key(|e| std::cmp::Reverse(e.at_ms));
         // The simulator's stream: a seed draws the same fault sequence in both modes.
@@ -184,8 +203,8 @@ impl FaultPlan<'_> {
     }
 
     /// One tick of the random rates (`fault_draw`, as the simulator draws them): the
-    /// actions to fire now (`None`) or at a later time. A broker restart is never drawn:
-    /// a real cluster's brokers are not Marlow's to restart.
+    /// actions to fire now (`None`) or at a later time. A broker restart is drawn only with
+    /// a hook for it: a real cluster's brokers are not Marlow's to restart.
     fn draw(
         &self,
         faults: &Faults,
@@ -195,7 +214,7 @@ impl FaultPlan<'_> {
         let live = self.lock().live_indices();
         let state = TickState {
             running: &live,
-            broker_up: false,
+            broker_up: hook_for(self.hooks, "broker_restart").is_some(),
         };
         draw_tick(faults, rng, &state)
             .into_iter()
@@ -295,7 +314,27 @@ impl FaultPlan<'_> {
                 }
             }
             TimelineAction::AddPartitions { topic, count } => self.add_partitions(&topic, count),
-            TimelineAction::BrokerRestart { .. } => return,
+            TimelineAction::BrokerRestart { downtime_ms } => {
+                let Some(hook) = hook_for(self.hooks, "broker_restart") else {
+                    return;
+                };
+                let now_us = self.recorder.now_us();
+                let context = HookContext {
+                    brokers: self.brokers,
+                    run_id: self.ns.run_id(),
+                    seed: self.seed,
+                    at_ms: now_us.saturating_sub(self.started_us) / 1000,
+                    downtime_ms,
+                    bound_ms: hooks::bound_for(downtime_ms),
+                };
+                let run = hooks::run_hook(hook, &context);
+                let line = run.line();
+                self.hook_runs
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(run);
+                line
+            }
         };
         self.recorder.push(Step::Fault { fault });
     }
@@ -371,7 +410,7 @@ mod tests {
         let chaos = Scenario::load_named("chaos").expect("shipped chaos");
         // A seed whose swarm draw keeps the broker restarts (the draw is per seed).
         let unrealized = (0..64)
-            .map(|seed| unrealized_faults(&chaos, seed, true))
+            .map(|seed| unrealized_faults(&chaos, seed, true, &[]))
             .find(|u| u.iter().any(|f| f.starts_with("broker_restart_per_s=")))
             .expect("some seed keeps broker restarts");
         assert!(

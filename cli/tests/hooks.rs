@@ -1,0 +1,110 @@
+//! `--fault-hook` end to end on librdkafka's mock cluster: a scenario's broker restart is
+//! run through the user's command at its time, with the fault in the command's environment,
+//! and its exit code and duration land in the history and the report; without a hook the
+//! restart is listed as not realized; a hook for a fault no hook can make is a usage error.
+
+mod runner;
+use runner::marlow;
+
+#[path = "../../kafka/tests/common/mod.rs"]
+mod common;
+
+use common::TINY;
+
+/// TINY with a broker restart 500 ms into its 2 s safety phase.
+fn with_broker_restart() -> String {
+    format!("{TINY}\n[[faults.timeline]]\nat_ms = 500\naction = \"broker_restart\"\ndowntime_ms = 250\n")
+}
+
+fn scratch(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("marlow-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+#[test]
+fn a_broker_restart_runs_the_hook_with_its_fault_and_reports_the_exit_code() {
+    let dir = scratch("hooks");
+    let scenario = dir.join("restart.toml");
+    std::fs::write(&scenario, with_broker_restart()).expect("scenario");
+    let seen = dir.join("seen.txt");
+    let history = dir.join("history.jsonl");
+    let hook = format!(
+        "broker_restart=echo \"$MARLOW_FAULT $MARLOW_DOWNTIME_MS $MARLOW_RUN_ID $MARLOW_BROKERS\" > {}",
+        seen.display()
+    );
+    let scenario = scenario.to_str().expect("utf-8 path");
+    let ran = marlow(&[
+        "real",
+        scenario,
+        "--brokers",
+        "mock",
+        "--run-id",
+        "hooked",
+        "--fault-hook",
+        &hook,
+        "--history",
+        history.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let seen = std::fs::read_to_string(&seen).expect("the hook ran");
+    assert!(
+        seen.starts_with("broker_restart 250 hooked 127.0.0.1:"),
+        "the hook saw its fault: {seen}"
+    );
+    assert!(
+        ran.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("hook")
+                && l.contains("broker_restart by hook at")
+                && l.contains("exit 0")),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        !ran.stdout.contains("BrokerRestart"),
+        "realized: {}",
+        ran.stdout
+    );
+    let history = std::fs::read_to_string(&history).expect("history written");
+    assert!(
+        history
+            .lines()
+            .any(|l| l.contains("\"fault\"") && l.contains("broker_restart by hook")),
+        "the hook's run is in the history"
+    );
+
+    // Without the hook the same restart is reported as not realized.
+    let plain = marlow(&[
+        "real",
+        scenario,
+        "--brokers",
+        "mock",
+        "--run-id",
+        "unhooked",
+    ]);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    let unrealized =
+        plain.stdout.contains("not realized") && plain.stdout.contains("BrokerRestart");
+    assert!(unrealized, "{}", plain.stdout);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_hook_for_a_fault_no_hook_makes_is_refused_naming_the_flag() {
+    let ran = marlow(&[
+        "real",
+        "baseline",
+        "--brokers",
+        "mock",
+        "--fault-hook",
+        "latency=tc qdisc add dev lo root netem delay 50ms",
+    ]);
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("--fault-hook") && ran.stderr.contains("broker_restart"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("panicked"));
+}
