@@ -163,6 +163,12 @@ impl NoidaBroker {
     pub fn under_test(&self) -> BrokerUnderTest {
         BrokerUnderTest::External(self.bootstrap_servers())
     }
+
+    /// A broker restart: SIGKILL when `crash` (else SIGTERM, a clean stop), `downtime_ms`
+    /// down, then a start on the same port and data directory.
+    pub fn restart(&mut self, downtime_ms: u64, crash: bool) -> Result<(), BrokerError> {
+        self.process.restart(downtime_ms, crash)
+    }
 }
 
 /// tansu's settings that its environment variables would otherwise supply (see

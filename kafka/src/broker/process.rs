@@ -75,6 +75,9 @@ impl BinarySpec {
 pub struct ProcessBroker {
     name: &'static str,
     child: Child,
+    /// How it was started, to start it again (`kill_and_restart`).
+    program: PathBuf,
+    args: Vec<std::ffi::OsString>,
     port: u16,
     /// Removed after the process has stopped.
     scratch_dir: Option<PathBuf>,
@@ -92,6 +95,7 @@ impl ProcessBroker {
         scratch_dir: Option<PathBuf>,
     ) -> Result<Self, BrokerError> {
         let binary = PathBuf::from(command.get_program());
+        let args: Vec<std::ffi::OsString> = command.get_args().map(ToOwned::to_owned).collect();
         let spawned = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -109,6 +113,8 @@ impl ProcessBroker {
         let mut broker = ProcessBroker {
             name,
             child,
+            program: binary,
+            args,
             port,
             scratch_dir,
             stopped: false,
@@ -124,6 +130,33 @@ impl ProcessBroker {
     /// The broker's process id (the real binary's: it is spawned directly).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// A broker restart: SIGKILL (a crash) or SIGTERM (a clean stop, with a bounded wait),
+    /// `downtime_ms` down, then the same command again (same port, same data directory),
+    /// waiting until the port accepts connections.
+    pub fn restart(&mut self, downtime_ms: u64, crash: bool) -> Result<(), BrokerError> {
+        match crash {
+            true => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+            false => self.stop(),
+        }
+        sleep(Duration::from_millis(downtime_ms));
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| BrokerError::Spawn {
+                binary: self.program.clone(),
+                source,
+            })?;
+        self.child = child;
+        self.stopped = false;
+        self.wait_for_port()
     }
 
     fn wait_for_port(&mut self) -> Result<(), BrokerError> {

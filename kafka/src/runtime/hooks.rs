@@ -28,14 +28,35 @@ const STDERR_TAIL_BYTES: usize = 400;
 /// How often a running hook is looked at.
 const HOOK_POLL_MS: u64 = 10;
 
-/// A user's command for one broker-side fault.
+/// What realizes one broker-side fault.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FaultHook {
     /// One of `HOOKABLE_FAULTS`.
     pub fault: &'static str,
-    /// Run with `sh -c`.
+    /// Run with `sh -c`; for an in-process hook, its description.
     pub command: String,
+    /// Set for a broker Marlow started itself (`--brokers noida`): the restart is done
+    /// in-process, without a shell.
+    pub in_process: Option<InProcessHook>,
 }
+
+/// An in-process hook: told the fault's downtime, it makes the fault or says why not.
+#[derive(Clone)]
+pub struct InProcessHook(pub std::sync::Arc<dyn Fn(u64) -> Result<(), String> + Send + Sync>);
+
+impl std::fmt::Debug for InProcessHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InProcessHook")
+    }
+}
+
+impl PartialEq for InProcessHook {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for InProcessHook {}
 
 impl FaultHook {
     /// Parses `NAME=COMMAND`; the error names what was wrong.
@@ -55,6 +76,7 @@ impl FaultHook {
         Ok(FaultHook {
             fault,
             command: command.to_owned(),
+            in_process: None,
         })
     }
 }
@@ -72,6 +94,8 @@ pub struct HookRun {
     pub problem: Option<String>,
     /// The end of what it wrote to stderr.
     pub stderr_tail: String,
+    /// Who made the fault: "hook", or what Marlow did itself (a broker it started).
+    pub by: String,
 }
 
 impl HookRun {
@@ -87,8 +111,8 @@ impl HookRun {
             tail => format!("; stderr: {tail}"),
         };
         format!(
-            "{} by hook at {} ms: {how} after {} ms{stderr}",
-            self.fault, self.at_ms, self.duration_ms
+            "{} by {} at {} ms: {how} after {} ms{stderr}",
+            self.fault, self.by, self.at_ms, self.duration_ms
         )
     }
 
@@ -123,7 +147,19 @@ pub fn run_hook(hook: &FaultHook, context: &HookContext<'_>) -> HookRun {
         duration_ms: 0,
         problem: None,
         stderr_tail: String::new(),
+        by: match hook.in_process {
+            Some(_) => format!("Marlow ({})", hook.command),
+            None => "hook".to_owned(),
+        },
     };
+    if let Some(InProcessHook(action)) = &hook.in_process {
+        match action(context.downtime_ms) {
+            Ok(()) => run.exit_code = Some(0),
+            Err(problem) => run.problem = Some(problem),
+        }
+        run.duration_ms = watch.elapsed_ms();
+        return run;
+    }
     let spawned = Command::new("sh")
         .arg("-c")
         .arg(&hook.command)
@@ -234,6 +270,7 @@ mod tests {
         let hook = FaultHook {
             fault: "broker_restart",
             command: "sleep 30".into(),
+            in_process: None,
         };
         let mut context = context();
         context.bound_ms = 300;

@@ -7,8 +7,9 @@
 //! between processes the batch again (read_uncommitted, idempotent producer). The batch's
 //! order and what a failure leads to are the shared ones (`marlow_harness::batch`): an
 //! abortable error aborts, undoes the batch's store writes and rewinds to the committed
-//! offsets; a fenced or fatal producer ends the instance; any other error aborts, drops
-//! the stores, rewinds and restores again.
+//! offsets; a fenced or fatal producer is replaced by a new one with the same
+//! transactional id, and the stores are restored; any other error aborts, drops the
+//! stores, rewinds and restores again.
 //!
 //! Faults are driven through `InstanceControl`: a clean stop leaves the group; a crash ends
 //! the thread wherever it is, with its transaction left open and without a LeaveGroup (every
@@ -120,6 +121,8 @@ pub struct InstanceStats {
     pub transactions_aborted: u64,
     /// Aborts survived with the stores kept (the batch undone, no restore).
     pub aborts_survived: u64,
+    /// Producers replaced after a fatal error or a fence (a new epoch fences the old).
+    pub producers_replaced: u64,
     pub rebalances: u64,
     pub restores: u64,
     pub records_restored: u64,
@@ -295,7 +298,7 @@ impl Instance {
     }
 
     fn run_loop(&self, stats: &mut InstanceStats) -> Result<InstanceEnd, RealError> {
-        let producer = self.producer()?;
+        let mut producer = self.producer()?;
         let mut tasks = Tasks::new(&self.design, &self.ns, self.exactly_once)?;
         let member = self.member(&tasks)?;
         loop {
@@ -317,7 +320,14 @@ impl Instance {
                 BatchEnd::Committed => {}
                 BatchEnd::Crashed => return Ok(self.crash(member, producer)),
                 BatchEnd::Failed(error, mut batch) => {
-                    self.recover(&producer, &member, &mut tasks, stats, error, &mut batch)?;
+                    let lost =
+                        self.recover(&producer, &member, &mut tasks, stats, error, &mut batch)?;
+                    if lost {
+                        // The same transactional id: the new producer's epoch fences the old.
+                        drop(producer);
+                        producer = self.producer()?;
+                        stats.producers_replaced += 1;
+                    }
                 }
             }
         }
@@ -603,11 +613,11 @@ impl Instance {
     }
 
     /// After a failed batch, what the shared rule (`marlow_harness::batch::recovery`)
-    /// says: abort its transaction under exactly-once, then either undo its store writes
-    /// (an abortable error) or drop every store and restore; both rewind to the committed
-    /// offsets. librdkafka rejoins the group by itself; a producer that cannot go on (fenced
-    /// or fatal) ends the instance, as a crashed process would end, for a restart to
-    /// replace.
+    /// says: abort its transaction under exactly-once (unless the producer is lost), then
+    /// either undo its store writes (an abortable error) or drop every store and restore;
+    /// both rewind to the committed offsets. librdkafka rejoins the group by itself. Returns
+    /// whether the producer is lost (fenced, or a fatal error such as a broker that forgot
+    /// its sequence numbers), for the caller to start a new one.
     fn recover(
         &self,
         producer: &LoggedProducer,
@@ -616,20 +626,27 @@ impl Instance {
         stats: &mut InstanceStats,
         error: RealError,
         batch: &mut RealBatch,
-    ) -> Result<(), RealError> {
+    ) -> Result<bool, RealError> {
         let recovery = recovery(failure_of(&error));
-        if let Recovery::Restore {
-            new_producer: true, ..
-        } = recovery
-        {
-            return Err(error);
-        }
+        let lost = matches!(
+            recovery,
+            Recovery::Restore {
+                new_producer: true,
+                ..
+            }
+        );
         let timeout = Duration::from_millis(CLIENT_TIMEOUT_MS);
-        // A BaseProducer serves no delivery reports while aborting: flush first.
-        let _ = producer.flush(timeout);
         let survive = recovery == Recovery::Survive;
+        if !lost {
+            // A BaseProducer serves no delivery reports while aborting: flush first.
+            let _ = producer.flush(timeout);
+            if self.exactly_once {
+                producer.abort_transaction(timeout)?;
+            }
+        }
         if self.exactly_once {
-            producer.abort_transaction(timeout)?;
+            // A lost producer's transaction is aborted by the broker when the new
+            // producer fences it.
             batch.aborted(tasks.host_mut(), survive);
         }
         let _ = producer.context().take();
@@ -646,12 +663,10 @@ impl Instance {
             member.seek(e.topic(), e.partition(), offset, timeout)?;
         }
         match survive {
-            true => {
-                stats.aborts_survived += 1;
-                Ok(())
-            }
-            false => self.sync_stores(member, tasks, stats),
+            true => stats.aborts_survived += 1,
+            false => self.sync_stores(member, tasks, stats)?,
         }
+        Ok(lost)
     }
 }
 
