@@ -16,6 +16,7 @@ mod bench;
 mod check;
 mod commands;
 mod merge;
+mod plot;
 mod properties;
 mod real;
 mod report;

@@ -77,6 +77,10 @@ pub struct RunTargetArgs {
     /// MARLOW_DOWNTIME_MS; its exit code and duration go into the history and the report.
     #[arg(long = "fault-hook", value_name = "FAULT=COMMAND", value_parser = FaultHook::parse)]
     pub fault_hooks: Vec<FaultHook>,
+    /// Write an SVG of the client answers per second, with each fault and its recovery
+    /// (the time to the first answer after it), to FILE.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
 }
 
 /// A run ready to start: the scenario, its broker, every client's settings and the options.
@@ -93,6 +97,8 @@ impl RunTargetArgs {
     /// failure.
     pub(crate) fn prepare(&self, kind: &str) -> Result<Target, i32> {
         let settings = self.cluster.client_settings()?;
+        // An unwritable --plot is the user's mistake: said before anything runs.
+        crate::commands::open_output("--plot", self.plot.as_ref())?;
         let (scenario, broker) = scenario_and_broker(&self.scenario, self.design, &self.brokers)?;
         let run_id = self.run_id.clone().unwrap_or_else(|| {
             let pid = std::process::id();
@@ -265,6 +271,7 @@ pub fn real(args: RealArgs) -> i32 {
         Err(error) => return run_error_code(&error),
     };
     print_real_summary(&report, &args.target.brokers);
+    write_plot(&report, args.target.plot.as_ref());
     if let Some(path) = &args.history {
         if let Err(code) = write_history(&report, path) {
             return code;
@@ -301,6 +308,26 @@ fn write_history(report: &RealReport, path: &PathBuf) -> Result<(), i32> {
         eprintln!("error: writing history to {}: {error}", path.display());
         EXIT_INTERNAL
     })
+}
+
+/// Writes `--plot`'s SVG after the verdict was printed; a failed write is reported and the
+/// verdict stands.
+pub(crate) fn write_plot(report: &RealReport, path: Option<&PathBuf>) {
+    let Some(path) = path else {
+        return;
+    };
+    let Some(recovery) = &report.recovery else {
+        eprintln!("error: --plot: the run's history could not be read back for the plot");
+        return;
+    };
+    let title = format!(
+        "{} ({}, seed {}, run {})",
+        report.scenario, report.design, report.seed, report.run_id
+    );
+    match std::fs::write(path, crate::plot::render(recovery, &title)) {
+        Ok(()) => out!("  plot          {}", path.display()),
+        Err(error) => eprintln!("error: --plot: writing {} failed: {error}", path.display()),
+    }
 }
 
 pub(crate) fn print_real_summary(report: &RealReport, brokers: &str) {
@@ -362,6 +389,9 @@ pub(crate) fn print_real_summary(report: &RealReport, brokers: &str) {
             "HOOK FAILED"
         };
         out!("  {verdict:<13} {}", run.line());
+    }
+    for line in report.recovery.iter().flat_map(crate::plot::summary_lines) {
+        out!("  {line}");
     }
     if !report.unrealized_faults.is_empty() {
         out!(

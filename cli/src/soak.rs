@@ -17,7 +17,8 @@ use marlow_kafka::runtime::{run_soak, SoakOptions, SoakProgress};
 
 use crate::commands::EXIT_INTERNAL;
 use crate::real::{
-    keep_history, print_real_summary, print_story, run_error_code, RunTargetArgs, Target,
+    keep_history, print_real_summary, print_story, run_error_code, write_plot, RunTargetArgs,
+    Target,
 };
 
 /// Exit code after a second Ctrl-C (the shell's for SIGINT).
@@ -124,6 +125,7 @@ pub fn soak(args: SoakArgs) -> i32 {
     }
     let real = &report.real;
     print_real_summary(real, &args.target.brokers);
+    write_plot(real, args.target.plot.as_ref());
     let code = match options.keep_topics {
         true => keep_history(&scenario, &broker, &settings, real, real.exit_code()),
         false => real.exit_code(),

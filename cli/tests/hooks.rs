@@ -1,7 +1,8 @@
 //! `--fault-hook` end to end on librdkafka's mock cluster: a scenario's broker restart is
 //! run through the user's command at its time, with the fault in the command's environment,
 //! and its exit code and duration land in the history and the report; without a hook the
-//! restart is listed as not realized; a hook for a fault no hook can make is a usage error.
+//! restart is listed as not realized; the fault's recovery is summarised and plotted; a
+//! hook for a fault no hook can make, or an unwritable plot, is a usage error.
 
 mod runner;
 use runner::marlow;
@@ -29,6 +30,7 @@ fn a_broker_restart_runs_the_hook_with_its_fault_and_reports_the_exit_code() {
     std::fs::write(&scenario, with_broker_restart()).expect("scenario");
     let seen = dir.join("seen.txt");
     let history = dir.join("history.jsonl");
+    let plot = dir.join("plot.svg");
     let hook = format!(
         "broker_restart=echo \"$MARLOW_FAULT $MARLOW_DOWNTIME_MS $MARLOW_RUN_ID $MARLOW_BROKERS\" > {}",
         seen.display()
@@ -45,6 +47,8 @@ fn a_broker_restart_runs_the_hook_with_its_fault_and_reports_the_exit_code() {
         &hook,
         "--history",
         history.to_str().expect("utf-8 path"),
+        "--plot",
+        plot.to_str().expect("utf-8 path"),
     ]);
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     let seen = std::fs::read_to_string(&seen).expect("the hook ran");
@@ -87,24 +91,35 @@ fn a_broker_restart_runs_the_hook_with_its_fault_and_reports_the_exit_code() {
     let unrealized =
         plain.stdout.contains("not realized") && plain.stdout.contains("BrokerRestart");
     assert!(unrealized, "{}", plain.stdout);
+    // The fault's recovery is summarised and plotted.
+    assert!(
+        ran.stdout
+            .contains("recovery      1 faults; fault to first answer after it: min"),
+        "{}",
+        ran.stdout
+    );
+    let svg = std::fs::read_to_string(&plot).expect("the plot is written");
+    assert!(
+        svg.starts_with("<svg") && svg.contains("broker_restart by hook"),
+        "{svg}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A usage mistake on `real --brokers mock`: exit 2, the flag and `wanted` named.
+fn refused(flag: &str, value: &str, wanted: &str) {
+    let ran = marlow(&["real", "baseline", "--brokers", "mock", flag, value]);
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    let named = ran.stderr.contains(flag) && ran.stderr.contains(wanted);
+    assert!(named && !ran.stderr.contains("panicked"), "{}", ran.stderr);
+}
+
 #[test]
-fn a_hook_for_a_fault_no_hook_makes_is_refused_naming_the_flag() {
-    let ran = marlow(&[
-        "real",
-        "baseline",
-        "--brokers",
-        "mock",
+fn a_hook_for_a_fault_no_hook_makes_or_an_unwritable_plot_is_refused_naming_the_flag() {
+    refused(
         "--fault-hook",
         "latency=tc qdisc add dev lo root netem delay 50ms",
-    ]);
-    assert_eq!(ran.code, 2, "{}", ran.stderr);
-    assert!(
-        ran.stderr.contains("--fault-hook") && ran.stderr.contains("broker_restart"),
-        "{}",
-        ran.stderr
+        "broker_restart",
     );
-    assert!(!ran.stderr.contains("panicked"));
+    refused("--plot", "/nonexistent/dir/plot.svg", "/nonexistent/dir");
 }

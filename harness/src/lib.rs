@@ -12,6 +12,7 @@
 //! - `fault_draw`: the seeded random faults of one tick.
 //! - `history`, `check`: the run's history and the invariant checkers.
 //! - `counters`, `verdict`: the run's counts, its headline and exit code.
+//! - `recovery`: each fault's recovery time and the throughput around faults.
 //! - `rng`, `swarm`, `marks`: seed streams, the `[hunt]` draw, coverage marks.
 //!
 //! The architecture and the data flow of each mode: `docs/design.md`.
@@ -26,6 +27,7 @@ pub mod history;
 pub mod host;
 pub mod marks;
 pub mod observe;
+pub mod recovery;
 pub mod rng;
 pub mod swarm;
 pub mod topology;

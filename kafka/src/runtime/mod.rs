@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use marlow_harness::check::{CheckConfig, Violation};
 use marlow_harness::counters::Counters;
 use marlow_harness::history::{RunHeader, Step};
+use marlow_harness::recovery::RecoveryReport;
 use marlow_harness::topology::{topology, Cleanup};
 use marlow_harness::verdict::check_config;
 pub use marlow_harness::verdict::Judged;
@@ -160,6 +161,9 @@ pub struct RealReport {
     pub unrealized_faults: Vec<String>,
     /// Every run of a fault hook, in order: its fault, time, exit code and duration.
     pub hook_runs: Vec<HookRun>,
+    /// Each fault's recovery time and the answers per second around the faults, read
+    /// from the history (`None` if the spilled history could not be read back).
+    pub recovery: Option<RecoveryReport>,
     /// The app group's progress at the end of the liveness wait (`None` if it could not
     /// be taken; the error is in `stall_error`).
     pub stall: Option<StallReport>,
@@ -560,6 +564,13 @@ fn run_created(
     let violations = history
         .check(&real_check_config(scenario))
         .map_err(failed)?;
+    let recovery = history.stream().ok().map(|entries| {
+        let mut recovery = RecoveryReport::default();
+        entries
+            .map_while(Result::ok)
+            .for_each(|entry| recovery.observe(&entry));
+        recovery
+    });
     phases.push(("check", watch.elapsed_ms()));
     // A passing soak's temporary file is removed unless `--keep` will copy it to a topic.
     let asked_for = soak.is_some_and(|soak| soak.history_file().is_some());
@@ -590,6 +601,7 @@ fn run_created(
         hook_runs: hook_runs
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner),
+        recovery,
         stall_error: stall.as_ref().err().map(ToString::to_string),
         stall: stall.ok(),
         stall_at_heal,
