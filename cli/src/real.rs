@@ -3,8 +3,9 @@
 //! the interleaving is real, so a run is not reproducible from its seed.
 
 use clap::Args;
-use marlow_kafka::broker::BrokerUnderTest;
+use marlow_kafka::broker::{BrokerError, BrokerUnderTest, NoidaBroker};
 use marlow_kafka::runtime::history_topic::{keep_client_history, HISTORY_TOPIC};
+use marlow_kafka::runtime::hooks::InProcessHook;
 use marlow_kafka::runtime::ClientSettings;
 use marlow_kafka::runtime::{
     run_real, FaultHook, InstanceEnd, RealError, RealOptions, RealReport, RunHistory,
@@ -15,6 +16,7 @@ use marlow_scenarios::{DesignKind, Scenario};
 use marlow_sim::check::Violation;
 use marlow_sim::run::Judged;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::commands::{EXIT_INTERNAL, EXIT_USAGE};
 
@@ -54,9 +56,11 @@ pub struct RunTargetArgs {
     /// Override the scenario's processor design: `seed` or `hardened`.
     #[arg(long)]
     pub design: Option<DesignKind>,
-    /// The cluster's bootstrap list (host:port,...), or `mock` for librdkafka's
-    /// in-process mock cluster (its transactions are hollow: see CI.md).
-    #[arg(long, value_name = "LIST|mock")]
+    /// The cluster's bootstrap list (host:port,...), `mock` for librdkafka's
+    /// in-process mock cluster (its transactions are hollow: see CI.md), or `noida` to
+    /// start noida-db here for the run (from .ci/venv or $MARLOW_NOIDA_BIN), whose
+    /// broker restarts Marlow makes itself (SIGKILL, then a start on the same data).
+    #[arg(long, value_name = "LIST|mock|noida")]
     pub brokers: String,
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -89,6 +93,8 @@ pub(crate) struct Target {
     pub broker: BrokerUnderTest,
     pub settings: Vec<(String, String)>,
     pub options: RealOptions,
+    /// The noida-db `--brokers noida` started, alive until the run is over.
+    pub noida: Option<Arc<Mutex<NoidaBroker>>>,
 }
 
 impl RunTargetArgs {
@@ -99,7 +105,27 @@ impl RunTargetArgs {
         let settings = self.cluster.client_settings()?;
         // An unwritable --plot is the user's mistake: said before anything runs.
         crate::commands::open_output("--plot", self.plot.as_ref())?;
-        let (scenario, broker) = scenario_and_broker(&self.scenario, self.design, &self.brokers)?;
+        let (scenario, broker, noida) = match self.brokers.as_str() {
+            "noida" => {
+                let scenario = load_scenario(&self.scenario, self.design)?;
+                let noida = start_noida()?;
+                let broker = BrokerUnderTest::External(noida.bootstrap_servers());
+                (scenario, broker, Some(Arc::new(Mutex::new(noida))))
+            }
+            brokers => {
+                let (scenario, broker) = scenario_and_broker(&self.scenario, self.design, brokers)?;
+                (scenario, broker, None)
+            }
+        };
+        let mut fault_hooks = self.fault_hooks.clone();
+        if let Some(noida) = &noida {
+            if !fault_hooks
+                .iter()
+                .any(|hook| hook.fault == "broker_restart")
+            {
+                fault_hooks.push(noida_restart_hook(noida));
+            }
+        }
         let run_id = self.run_id.clone().unwrap_or_else(|| {
             let pid = std::process::id();
             format!("{}-{kind}s{}-p{pid}", scenario.name, self.seed)
@@ -119,13 +145,14 @@ impl RunTargetArgs {
             keep_topics: self.keep,
             client_settings: settings.clone(),
             max_safety_ms: None,
-            fault_hooks: self.fault_hooks.clone(),
+            fault_hooks,
         };
         Ok(Target {
             scenario,
             broker,
             settings,
             options,
+            noida,
         })
     }
 }
@@ -219,6 +246,52 @@ pub(crate) fn keep_history(
     }
 }
 
+/// Starts noida-db for `--brokers noida` (from `.ci/venv`, or `$MARLOW_NOIDA_BIN`).
+fn start_noida() -> Result<NoidaBroker, i32> {
+    NoidaBroker::start().map_err(|error| {
+        eprintln!("error: --brokers noida: {error}");
+        match error {
+            BrokerError::NotInstalled { .. } | BrokerError::BinMissing { .. } => EXIT_USAGE,
+            _ => EXIT_INTERNAL,
+        }
+    })
+}
+
+/// A broker restart Marlow makes itself on the noida-db it started: SIGKILL, the
+/// downtime, then a start on the same data directory and port.
+fn noida_restart_hook(noida: &Arc<Mutex<NoidaBroker>>) -> FaultHook {
+    let noida = Arc::clone(noida);
+    let restart = move |downtime_ms| {
+        let mut noida = noida.lock().unwrap_or_else(PoisonError::into_inner);
+        noida
+            .restart(downtime_ms, true)
+            .map_err(|error| error.to_string())
+    };
+    FaultHook {
+        fault: "broker_restart",
+        command: "SIGKILL noida-db, start it on the same data".into(),
+        in_process: Some(InProcessHook(Arc::new(restart))),
+    }
+}
+
+/// Loads the scenario, applying `--design`; prints the problem and returns the exit code
+/// on failure.
+fn load_scenario(
+    name: &str,
+    design: Option<marlow_scenarios::DesignKind>,
+) -> Result<Scenario, i32> {
+    match Scenario::resolve(name) {
+        Ok(scenario) => Ok(match design {
+            Some(design) => scenario.with_design(design),
+            None => scenario,
+        }),
+        Err(error) => {
+            eprintln!("error: {error}");
+            Err(EXIT_USAGE)
+        }
+    }
+}
+
 /// Loads the scenario (applying `--design`) and picks the broker; prints the
 /// problem and returns the exit code on failure.
 pub(crate) fn scenario_and_broker(
@@ -226,16 +299,7 @@ pub(crate) fn scenario_and_broker(
     design: Option<marlow_scenarios::DesignKind>,
     brokers: &str,
 ) -> Result<(Scenario, BrokerUnderTest), i32> {
-    let scenario = match Scenario::resolve(name) {
-        Ok(scenario) => match design {
-            Some(design) => scenario.with_design(design),
-            None => scenario,
-        },
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Err(EXIT_USAGE);
-        }
-    };
+    let scenario = load_scenario(name, design)?;
     let broker = if brokers == "mock" {
         let exactly_once = matches!(
             scenario.cluster.processing_guarantee,
@@ -262,6 +326,7 @@ pub fn real(args: RealArgs) -> i32 {
         broker,
         settings,
         options,
+        noida: _noida,
     } = match args.target.prepare("") {
         Ok(target) => target,
         Err(code) => return code,

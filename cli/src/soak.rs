@@ -73,6 +73,7 @@ pub fn soak(args: SoakArgs) -> i32 {
         broker,
         settings,
         options,
+        noida: _noida,
     } = match args.target.prepare("soak-") {
         Ok(target) => target,
         Err(code) => return code,
