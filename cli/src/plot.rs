@@ -53,9 +53,9 @@ pub fn render(report: &RecoveryReport, title: &str) -> String {
         let hx = x(at_second(heal));
         let _ = write!(
             svg,
-            r##"<line x1="{hx:.1}" x2="{hx:.1}" y1="{TOP}" y2="{}" stroke="#070" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" fill="#070">heal</text>"##,
+            r##"<line x1="{hx:.1}" x2="{hx:.1}" y1="{TOP}" y2="{}" stroke="#070" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" fill="#070" text-anchor="end">heal</text>"##,
             TOP + plot_h,
-            hx + 3.0,
+            hx - 3.0,
             TOP + 12.0
         );
     }
