@@ -48,6 +48,7 @@ fn all_fixed() -> DesignSection {
         w7_silent_drop_undecodable: Some(false),
         w7_accept_negative_amounts: Some(false),
         w8_alarm_every_update: Some(false),
+        planted_bug: None,
     }
 }
 

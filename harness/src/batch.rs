@@ -169,6 +169,29 @@ impl<P: Ord + Clone + std::fmt::Debug> Batch<P> {
         outputs.chain(changelog)
     }
 
+    /// `to_produce` in the waves a driver sends them: under at-least-once
+    /// the records of the durable-first topics (the facts) are flushed before
+    /// the rest is sent (`StreamTask::durable_first_topics`), so a crash
+    /// between the two leaves facts without their answers, which a replay
+    /// answers, and never an answer without its facts. Exactly-once, one wave
+    /// (the transaction makes it atomic). Empty waves are left out; order within a
+    /// wave is `to_produce` order.
+    pub fn waves<'a>(&'a self, host: &TaskHost) -> Vec<Vec<Produce<'a>>> {
+        let (first, rest): (Vec<Produce<'a>>, Vec<Produce<'a>>) =
+            self.to_produce(host).partition(|produce| match produce.to {
+                Destination::Output(topic) => host.is_durable_first(topic),
+                Destination::Changelog { .. } => false,
+            });
+        assert!(
+            first.is_empty() || !self.exactly_once,
+            "exactly-once sends one wave"
+        );
+        [first, rest]
+            .into_iter()
+            .filter(|wave| !wave.is_empty())
+            .collect()
+    }
+
     /// Exactly-once: the transaction began.
     pub fn begun(&mut self) {
         assert!(self.exactly_once, "at-least-once has no transaction");

@@ -179,8 +179,21 @@ impl Fleet {
                 // scenarios without the knob keep their streams), and used only
                 // when the client has seen a version of the account.
                 let conditional = chance(&mut client.rng, fraction);
+                let off_by_one = self.plan.workload.conditional_off_by_one_fraction;
                 let occ = match client.known_version(account) {
-                    Some(version) if conditional => OccToken::ExpectedVersion(version),
+                    Some(version) if conditional => {
+                        // Drawn only when the knob is set (older streams stay).
+                        let expected = if off_by_one > 0.0 && chance(&mut client.rng, off_by_one) {
+                            if chance(&mut client.rng, 0.5) {
+                                version + 1
+                            } else {
+                                version.saturating_sub(1)
+                            }
+                        } else {
+                            version
+                        };
+                        OccToken::ExpectedVersion(expected)
+                    }
                     _ => OccToken::Any,
                 };
                 let command = client.start(account, issuer, kind, occ);

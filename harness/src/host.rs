@@ -178,6 +178,17 @@ impl TaskHost {
         !self.exactly_once && !self.tasks[task].rebuild_topics().is_empty()
     }
 
+    /// Whether an output to `topic` belongs to a batch's first wave under
+    /// at-least-once: some task needs it durable before its other outputs
+    /// (`StreamTask::durable_first_topics`).
+    pub fn is_durable_first(&self, topic: &str) -> bool {
+        !self.exactly_once
+            && self
+                .tasks
+                .iter()
+                .any(|task| task.durable_first_topics().contains(&topic))
+    }
+
     /// The topics (short names) whose partition `partition` a restore of task
     /// `task` reads, from the start to the end, in order.
     pub fn restore_sources(&self, task: usize) -> Vec<String> {

@@ -58,11 +58,11 @@ impl WorkloadPlan {
     ) -> Vec<(OwnerId, CommandKind)> {
         let opener = self.owner_of(account, 0);
         let range = &self.workload.initial_deposit_minor;
-        let initial = uniform_inclusive(rng, range.min.max(0) as u64, range.max.max(0) as u64);
+        let initial = self.stepped(rng, range.min.max(0), range.max.max(0), 0);
         let mut commands = vec![(
             opener,
             CommandKind::Open {
-                initial_deposit_minor: initial as i64,
+                initial_deposit_minor: initial,
             },
         )];
         for index in 1..self.workload.owners_per_account {
@@ -92,7 +92,24 @@ impl WorkloadPlan {
         } else {
             &self.workload.amount_minor
         };
-        uniform_inclusive(rng, range.min.max(1) as u64, range.max.max(1) as u64) as i64
+        self.stepped(rng, range.min.max(1), range.max.max(1), 1)
+    }
+
+    /// A uniform draw in `min..=max` (but at least `floor`), as a whole
+    /// multiple of `amount_step_minor` when the step is above 1 (see
+    /// `Workload`): the multiples in the range, or the one just above `min`
+    /// if the range holds none.
+    fn stepped(&self, rng: &mut SimRng, min: i64, max: i64, floor: i64) -> i64 {
+        let step = self.workload.amount_step_minor.max(1);
+        if step == 1 {
+            return uniform_inclusive(rng, min.max(0) as u64, max.max(0) as u64) as i64;
+        }
+        let low = (min.max(floor) + step - 1) / step;
+        let high = (max / step).max(low);
+        let multiple = uniform_inclusive(rng, low.max(0) as u64, high.max(0) as u64) as i64;
+        let amount = multiple * step;
+        assert!(amount % step == 0 && amount >= floor.min(min.max(0)));
+        amount
     }
 
     /// Draws the next operation. `opened_extra` is how many accounts `open`

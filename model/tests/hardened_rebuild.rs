@@ -232,6 +232,49 @@ fn an_on_chain_answer_survives_an_off_chain_copy_at_another_version() {
     );
 }
 
+/// Two writers forked the log, and the second writer's branch continues past
+/// the first's: v3 of writer X (withdraw 100 of 100), then writer Y's v3
+/// (withdraw 50, off the chain) and Y's v4 (withdraw 50, validated against
+/// Y's balance of 50). Folding Y's v4 after X's v3 stitched the two branches
+/// into a balance of -50, and the next deposit tripped `process`'s assertion
+/// ("decide let an overdraft through"): a long at-least-once run with zombies
+/// and a short command retention panicked. The rebuilt state must be one the
+/// rules allow.
+#[test]
+fn a_rebuild_never_stitches_two_branches_of_a_fork_below_zero() {
+    let task = HardenedTask::new(HardenedConfig::default());
+    let mut x = KvStore::new();
+    let mut written = on(&process(&task, &mut x, &open(0, 100)), topics::EVENTS);
+    let mut y = x.clone();
+    written.extend(on(
+        &process(&task, &mut x, &withdraw(1, 100)),
+        topics::EVENTS,
+    ));
+    written.extend(on(
+        &process(&task, &mut y, &withdraw(2, 50)),
+        topics::EVENTS,
+    ));
+    written.extend(on(
+        &process(&task, &mut y, &withdraw(3, 50)),
+        topics::EVENTS,
+    ));
+    let mut rebuilt = rebuild(&task, &written);
+    assert_eq!(account(&rebuilt), account(&x), "X's chain, and only it");
+    assert_eq!(account(&rebuilt).balance_minor, 0);
+    let deposit = cmd(4, CommandKind::Deposit { amount_minor: 10 });
+    let answered = process(&task, &mut rebuilt, &deposit);
+    assert_eq!(on(&answered, topics::EVENTS).len(), 1);
+    assert_eq!(account(&rebuilt).balance_minor, 10);
+    // Y's commands count as answered: neither is applied again.
+    for seq in [2, 3] {
+        let again = process(&task, &mut rebuilt, &withdraw(seq, 50));
+        assert!(
+            on(&again, topics::EVENTS).is_empty(),
+            "cmd {seq} applied twice"
+        );
+    }
+}
+
 /// The task reads its own store layout for the history's `Restore` steps (S4):
 /// exactly its accounts, not its command records or alarm markers.
 #[test]

@@ -6,6 +6,7 @@
 
 use crate::validate::Validator;
 use marlow_model::task::hardened::HardenedConfig;
+use marlow_model::task::planted::PlantedBug;
 use marlow_model::task::seed::SeedConfig;
 use marlow_model::{AlarmRule, DesignConfig};
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,10 @@ pub struct DesignSection {
     pub w7_accept_negative_amounts: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub w8_alarm_every_update: Option<bool>,
+    /// For `hardened` only: a bug planted on purpose, to show the harness
+    /// catches it (`marlow_model::task::planted`; `tests/planted.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planted_bug: Option<PlantedBug>,
 }
 
 /// The largest `max_reenqueues`: a bound must be a bound.
@@ -174,7 +179,10 @@ impl DesignSection {
     pub fn config(&self, alarm: AlarmRule) -> DesignConfig {
         match self.design {
             DesignKind::Seed => DesignConfig::Seed(self.seed_config(alarm)),
-            DesignKind::Hardened => DesignConfig::Hardened(HardenedConfig { alarm }),
+            DesignKind::Hardened => DesignConfig::Hardened(HardenedConfig {
+                alarm,
+                planted_bug: self.planted_bug,
+            }),
         }
     }
 
@@ -189,6 +197,13 @@ impl DesignSection {
                     );
                 }
             }
+        }
+        if self.design == DesignKind::Seed && self.planted_bug.is_some() {
+            v.fail(
+                "design.planted_bug",
+                "a planted bug only with design = \"hardened\" (the seed design's weak points are its switches)",
+                "one",
+            );
         }
         if let Some(max) = self.max_reenqueues {
             v.int_in("design.max_reenqueues", max, 1, MAX_REENQUEUES);
@@ -232,7 +247,10 @@ mod tests {
         let alarm = AlarmRule { threshold_minor: 5 };
         assert_eq!(
             DesignSection::of_kind(DesignKind::Hardened).config(alarm),
-            DesignConfig::Hardened(HardenedConfig { alarm })
+            DesignConfig::Hardened(HardenedConfig {
+                alarm,
+                planted_bug: None
+            })
         );
     }
 }

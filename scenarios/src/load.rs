@@ -8,10 +8,11 @@ use crate::Scenario;
 use std::path::Path;
 
 /// The shipped scenarios, by name, with their file text.
-const SHIPPED: [(&str, &str); 12] = [
+const SHIPPED: [(&str, &str); 13] = [
     ("baseline", include_str!("../files/baseline.toml")),
     ("chaos", include_str!("../files/chaos.toml")),
     ("at-least-once", include_str!("../files/at-least-once.toml")),
+    ("edges", include_str!("../files/edges.toml")),
     ("w1-livelock", include_str!("../files/w1-livelock.toml")),
     (
         "w2-first-event",

@@ -68,6 +68,17 @@ pub struct Workload {
     /// version, a version conflict's actual version), as an ATM that showed a
     /// balance would send. With no known version the command is unconditional.
     pub conditional_fraction: f64,
+    /// Fraction of conditional commands whose expected version is one off the
+    /// known one, one ahead or one behind (half each): a screen that counted
+    /// the client's own command still in flight, or a stale one. Exercises
+    /// both refusals of S8. 0 draws nothing, so older scenarios keep their
+    /// streams.
+    pub conditional_off_by_one_fraction: f64,
+    /// Deposits, withdrawals and opening deposits are whole multiples of
+    /// this, in minor units (an ATM that pays out notes), so balances land
+    /// exactly on the alarm threshold and on 0 instead of almost never.
+    /// 1: any amount (and no draw changes).
+    pub amount_step_minor: i64,
     /// Operations (commands and garbage records) each ATM starts at most;
     /// after that it stays idle. Absent: it keeps going until the safety phase
     /// ends. `marlow shrink` sets it to cut a failing run down to a few commands.
@@ -96,6 +107,8 @@ impl Default for Workload {
             key_encoding_legacy_fraction: 0.0,
             duplicate_send_fraction: 0.0,
             conditional_fraction: 0.0,
+            conditional_off_by_one_fraction: 0.0,
+            amount_step_minor: 1,
             max_operations_per_client: None,
         }
     }
@@ -252,6 +265,26 @@ impl Workload {
             self.duplicate_send_fraction,
         );
         v.fraction(&field("conditional_fraction"), self.conditional_fraction);
+        v.fraction(
+            &field("conditional_off_by_one_fraction"),
+            self.conditional_off_by_one_fraction,
+        );
+        v.int_in(
+            &field("amount_step_minor"),
+            self.amount_step_minor,
+            1,
+            MAX_AMOUNT_MINOR,
+        );
+        if self.amount_step_minor > self.amount_minor.max {
+            v.fail(
+                field("amount_step_minor"),
+                format!(
+                    "a step no larger than amount_minor.max ({})",
+                    self.amount_minor.max
+                ),
+                self.amount_step_minor,
+            );
+        }
         if let Some(operations) = self.max_operations_per_client {
             v.int_in(
                 &field("max_operations_per_client"),

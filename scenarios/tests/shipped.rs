@@ -18,7 +18,7 @@ fn all() -> Vec<Scenario> {
 #[test]
 fn every_shipped_scenario_loads_and_is_named_after_its_file() {
     let scenarios = all();
-    assert_eq!(scenarios.len(), 12);
+    assert_eq!(scenarios.len(), 13);
     for scenario in &scenarios {
         assert!(
             shipped_text(&scenario.name).is_some(),
@@ -55,7 +55,7 @@ fn the_embedded_set_is_every_file_in_scenarios_files() {
 #[test]
 fn shipped_lists_names_with_one_line_descriptions() {
     let listed = shipped();
-    assert_eq!(listed.len(), 12);
+    assert_eq!(listed.len(), 13);
     assert_eq!(listed[0].0, "baseline");
     for (name, description) in listed {
         assert!(

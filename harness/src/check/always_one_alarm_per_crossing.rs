@@ -1,24 +1,34 @@
 //! S7 alarms: exactly one alarm per downward crossing of the threshold, none
-//! spurious. Replaying each account's committed events, a crossing is an event
-//! after which the balance is below the threshold while before it it was not
-//! (a new account starts at 0, so opening one is not a crossing). It is named
-//! by (account, position in the log). Every alarm must name a crossing and
-//! report the balance the log has there, and the committed log holds exactly
-//! one alarm record per crossing: a second one, even identical, is a
+//! spurious. Replaying each account's committed events with the checkers' own
+//! fold and crossing rule (`replay.rs`, never the model's), a crossing is an
+//! event after which the balance is below the threshold while before it it was
+//! not (a new account starts at 0, so opening one is not a crossing). It is
+//! named by (account, position in the log). Every alarm must name a crossing
+//! and report the balance the log has there, and the committed log holds
+//! exactly one alarm record per crossing: a second one, even identical, is a
 //! violation (a design that alarms again when it answers a resubmission pages
-//! the bank twice for one dip). The one exception is a run at least once
-//! (`CheckConfig::at_least_once`): there the producer may write a record
-//! twice (a retried send whose first attempt did land) and a crashed task
-//! replays its uncommitted input and re-emits what it had emitted, so an
-//! identical repeat is tolerated; a different second alarm never is. An alarm
-//! may become visible before the event it is about (one transaction, two
-//! topics), so an alarm ahead of its account's log waits for it; at the end of
-//! the run it is spurious.
+//! the bank twice for one dip).
+//!
+//! At least once (`CheckConfig::at_least_once`) an identical repeat can be
+//! honest, but only one way: a store rebuilt from the outputs before the first
+//! alarm was visible does not know it was published, and replaying the
+//! crossing's command publishes it again. So a repeat is tolerated only as far
+//! as it is explained: the k-th identical repeat needs k restores of the
+//! alarm's partition after the crossing's command was first invoked and no
+//! later than the first alarm became visible. A repeat after a rebuild that
+//! could see the first alarm (a design that forgets its published alarms, or
+//! ignores what it knows on a resubmission) is a violation at least once as
+//! well. A different second alarm never is tolerated. In real mode the records
+//! are read back after the run, so the window closes at the repeat instead
+//! (`answer_slack_us > 0`). An alarm may become visible before the event it is
+//! about (one transaction, two topics), so an alarm ahead of its account's log
+//! waits for it; at the end of the run it is spurious.
 
-use super::replay::{committed, LogReplay};
+use super::id_map::CommandMap;
+use super::replay::{committed, crossed_downward, LogReplay};
 use super::{CheckConfig, Checker, Invariant, RecordRef, Violation};
-use crate::history::{CommittedRecord, HistoryEntry};
-use marlow_model::{AccountId, Alarm, AlarmRule};
+use crate::history::{CommittedRecord, HistoryEntry, Step};
+use marlow_model::{AccountId, Alarm, CommandId};
 use std::collections::BTreeMap;
 
 /// An alarm and where it was committed.
@@ -26,34 +36,94 @@ struct SeenAlarm {
     alarm: Alarm,
     seq: u64,
     at_us: u64,
+    /// The alarms-topic partition it was committed on.
+    partition: u32,
     record: Option<RecordRef>,
 }
 
+/// A crossing of the log.
+struct Crossing {
+    balance_minor: i64,
+    /// The command whose event crossed.
+    command: CommandId,
+}
+
+/// The first alarm accepted for a crossing, and the repeats tolerated since.
+struct FirstAlarm {
+    alarm: Alarm,
+    seq: u64,
+    repeats: u64,
+}
+
 pub struct AlwaysOneAlarmPerCrossing {
-    rule: AlarmRule,
-    /// Whether an identical repeat is tolerated (see the header).
+    threshold_minor: i64,
+    /// Whether an explained identical repeat is tolerated (see the header).
     at_least_once: bool,
+    /// Whether the window for a repeat's explanation closes at the repeat
+    /// (real mode's read-back) rather than at the first alarm.
+    read_back_after_run: bool,
     log: LogReplay,
-    /// Crossings so far: (account, position) -> balance after the crossing.
-    crossings: BTreeMap<(AccountId, u64), i64>,
-    /// The first alarm accepted per crossing.
-    alarmed: BTreeMap<(AccountId, u64), Alarm>,
+    crossings: BTreeMap<(AccountId, u64), Crossing>,
+    alarmed: BTreeMap<(AccountId, u64), FirstAlarm>,
     /// Alarms for positions the account's log has not reached yet.
     early: BTreeMap<(AccountId, u64), Vec<SeenAlarm>>,
+    /// At least once: the seq of each command's first invoke.
+    first_invoke_seq: CommandMap<u64>,
+    /// At least once: the seqs of the restores of each partition, in order.
+    restore_seqs: BTreeMap<u32, Vec<u64>>,
 }
+
+/// A bound on the restores remembered per partition: far more than any run
+/// makes, so a history that exceeds it is reported rather than eat memory.
+const MAX_RESTORES_PER_PARTITION: usize = 1 << 20;
 
 impl AlwaysOneAlarmPerCrossing {
     pub fn new(config: &CheckConfig) -> AlwaysOneAlarmPerCrossing {
         AlwaysOneAlarmPerCrossing {
-            rule: AlarmRule {
-                threshold_minor: config.alarm_threshold_minor,
-            },
+            threshold_minor: config.alarm_threshold_minor,
             at_least_once: config.at_least_once,
+            read_back_after_run: config.answer_slack_us > 0,
             log: LogReplay::default(),
             crossings: BTreeMap::new(),
             alarmed: BTreeMap::new(),
             early: BTreeMap::new(),
+            first_invoke_seq: CommandMap::default(),
+            restore_seqs: BTreeMap::new(),
         }
+    }
+
+    /// How many restores of `partition` fall in `(after_seq, until_seq]`.
+    fn restores_between(&self, partition: u32, after_seq: u64, until_seq: u64) -> u64 {
+        let Some(seqs) = self.restore_seqs.get(&partition) else {
+            return 0;
+        };
+        let from = seqs.partition_point(|seq| *seq <= after_seq);
+        let to = seqs.partition_point(|seq| *seq <= until_seq);
+        to.saturating_sub(from) as u64
+    }
+
+    /// Whether one more identical repeat of the alarm first committed as
+    /// `first` is explained by a replay after a rebuild (see the header).
+    fn repeat_explained(
+        &self,
+        crossing: &Crossing,
+        first: &FirstAlarm,
+        repeat: &SeenAlarm,
+    ) -> bool {
+        if !self.at_least_once {
+            return false;
+        }
+        let invoked = self
+            .first_invoke_seq
+            .get(&crossing.command)
+            .copied()
+            .unwrap_or(0);
+        let until = if self.read_back_after_run {
+            repeat.seq
+        } else {
+            first.seq
+        };
+        self.restores_between(repeat.partition, invoked, until) > first.repeats
     }
 
     fn judge(&mut self, seen: SeenAlarm) -> Option<Violation> {
@@ -61,29 +131,51 @@ impl AlwaysOneAlarmPerCrossing {
         let key = (alarm.account, alarm.version);
         let problem = match self.crossings.get(&key) {
             None => {
-                let at = self.log.get(alarm.account).map_or(0, |account| account.version);
+                let at = self
+                    .log
+                    .get(alarm.account)
+                    .map_or(0, |account| account.version);
                 format!(
                     "spurious alarm: {} did not cross {} downward at version {} (balance {} reported; the log is at version {at})",
-                    alarm.account, self.rule.threshold_minor, alarm.version, alarm.balance_minor
+                    alarm.account, self.threshold_minor, alarm.version, alarm.balance_minor
                 )
             }
-            Some(balance) if *balance != alarm.balance_minor => format!(
-                "the alarm for the crossing of {} at version {} reports balance {}, the log has {balance}",
-                alarm.account, alarm.version, alarm.balance_minor
+            Some(crossing) if crossing.balance_minor != alarm.balance_minor => format!(
+                "the alarm for the crossing of {} at version {} reports balance {}, the log has {}",
+                alarm.account, alarm.version, alarm.balance_minor, crossing.balance_minor
             ),
-            Some(_) => match self.alarmed.get(&key) {
+            Some(crossing) => match self.alarmed.get(&key) {
                 None => {
-                    self.alarmed.insert(key, alarm.clone());
+                    let first = FirstAlarm {
+                        alarm: alarm.clone(),
+                        seq: seen.seq,
+                        repeats: 0,
+                    };
+                    self.alarmed.insert(key, first);
                     return None;
                 }
-                Some(first) if first == alarm && self.at_least_once => return None,
-                Some(first) if first == alarm => format!(
-                    "a second alarm record for the crossing of {} at version {} (balance {}): exactly one is due",
-                    alarm.account, alarm.version, alarm.balance_minor
-                ),
+                Some(first) if first.alarm == *alarm => {
+                    if self.repeat_explained(crossing, first, &seen) {
+                        let first = self.alarmed.get_mut(&key).expect("just read");
+                        first.repeats += 1;
+                        return None;
+                    }
+                    let why = if self.at_least_once {
+                        format!(
+                            " (at least once, {} repeat(s) are explained by a rebuild of partition {} before the first alarm was visible; this one is not)",
+                            first.repeats, seen.partition
+                        )
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "a second alarm record for the crossing of {} at version {} (balance {}): exactly one is due{why}",
+                        alarm.account, alarm.version, alarm.balance_minor
+                    )
+                }
                 Some(first) => format!(
-                    "two different alarms for one crossing of {} at version {}: {first:?} and {alarm:?}",
-                    alarm.account, alarm.version
+                    "two different alarms for one crossing of {} at version {}: {:?} and {alarm:?}",
+                    alarm.account, alarm.version, first.alarm
                 ),
             },
         };
@@ -93,6 +185,34 @@ impl AlwaysOneAlarmPerCrossing {
             .with_record(seen.record);
         Some(violation)
     }
+
+    /// Notes what explains a repeat at least once: invokes and restores.
+    fn note_explanations(&mut self, entry: &HistoryEntry) -> Option<Violation> {
+        match &entry.step {
+            Step::Invoke { command, .. } => {
+                self.first_invoke_seq
+                    .get_or_insert_with(command.id, || entry.seq);
+            }
+            Step::Restore { partition, .. } => {
+                let seqs = self.restore_seqs.entry(*partition).or_default();
+                if seqs.len() >= MAX_RESTORES_PER_PARTITION {
+                    let message = format!(
+                        "over {MAX_RESTORES_PER_PARTITION} restores of partition {partition}: the checker's bound"
+                    );
+                    return Some(Violation::at_seq(
+                        Invariant::S7,
+                        entry.seq,
+                        entry.at_us,
+                        message,
+                    ));
+                }
+                assert!(seqs.last().is_none_or(|last| *last < entry.seq));
+                seqs.push(entry.seq);
+            }
+            _ => {}
+        }
+        None
+    }
 }
 
 impl Checker for AlwaysOneAlarmPerCrossing {
@@ -101,16 +221,30 @@ impl Checker for AlwaysOneAlarmPerCrossing {
     }
 
     fn observe(&mut self, entry: &HistoryEntry) -> Option<Violation> {
+        if self.at_least_once {
+            if let Some(violation) = self.note_explanations(entry) {
+                return Some(violation);
+            }
+        }
+        let partition = match &entry.step {
+            Step::Committed { partition, .. } => *partition,
+            _ => return None,
+        };
         match committed(entry)? {
             CommittedRecord::Event(event) => {
                 let applied = self.log.apply(event);
                 let key = (event.account, applied.position);
-                let before = applied.balance_before_minor;
-                if self
-                    .rule
-                    .crossed_downward(before, applied.balance_after_minor)
-                {
-                    self.crossings.insert(key, applied.balance_after_minor);
+                let crossed = crossed_downward(
+                    self.threshold_minor,
+                    applied.balance_before_minor,
+                    applied.balance_after_minor,
+                );
+                if crossed {
+                    let crossing = Crossing {
+                        balance_minor: applied.balance_after_minor,
+                        command: event.command,
+                    };
+                    self.crossings.insert(key, crossing);
                 }
                 let early = self.early.remove(&key).unwrap_or_default();
                 early.into_iter().find_map(|seen| self.judge(seen))
@@ -120,6 +254,7 @@ impl Checker for AlwaysOneAlarmPerCrossing {
                     alarm: alarm.clone(),
                     seq: entry.seq,
                     at_us: entry.at_us,
+                    partition,
                     record: RecordRef::of(entry),
                 };
                 let reached = self
@@ -186,8 +321,15 @@ mod tests {
         );
     }
 
+    fn at_least_once() -> CheckConfig {
+        CheckConfig {
+            at_least_once: true,
+            ..CheckConfig::default()
+        }
+    }
+
     #[test]
-    fn an_identical_repeat_fires_unless_the_run_is_at_least_once() {
+    fn an_identical_repeat_fires_exactly_once() {
         // The hardened design's bug: answering a resubmission alarms again.
         let mut story = Story::new();
         story.open(1, 7, 70, 5_000);
@@ -204,13 +346,75 @@ mod tests {
             "{}",
             violation.message
         );
-        let at_least_once = CheckConfig {
-            at_least_once: true,
-            ..CheckConfig::default()
-        };
-        assert_eq!(run_with(&story, &at_least_once), None);
+    }
+
+    #[test]
+    fn at_least_once_an_unexplained_repeat_fires_too() {
+        // No rebuild at all between the crossing and its repeat: nothing at
+        // least once can write the alarm twice.
+        let mut story = Story::new();
+        story.open(1, 7, 70, 5_000);
+        let withdraw = story.withdraw(1, 7, 70, 4_500); // alarmed at version 3
+        story.resubmit(&withdraw, 1);
+        let seq = story.commit_alarm(7, 3, 500);
+        let violation = run_with(&story, &at_least_once()).expect("the repeat is caught");
+        assert_eq!(violation.history_seq, seq);
+        assert!(
+            violation.message.contains("this one is not"),
+            "{}",
+            violation.message
+        );
+    }
+
+    #[test]
+    fn at_least_once_a_repeat_after_a_rebuild_that_saw_the_alarm_fires() {
+        // A design that forgets its published alarms when it rebuilds: the
+        // store is rebuilt after the alarm was visible, and a resubmission of
+        // the crossing command alarms again.
+        let mut story = Story::new();
+        story.open(1, 7, 70, 5_000);
+        let withdraw = story.withdraw(1, 7, 70, 4_500); // alarmed at version 3
+        let rebuilt = story.state_of(7);
+        story.restore(vec![rebuilt]);
+        story.resubmit(&withdraw, 1);
+        let seq = story.commit_alarm(7, 3, 500);
+        let violation = run_with(&story, &at_least_once()).expect("the repeat is caught");
+        assert_eq!(violation.history_seq, seq);
+        assert_eq!(violation.version, Some(3));
+    }
+
+    #[test]
+    fn at_least_once_a_repeat_explained_by_a_rebuild_in_flight_passes_once() {
+        // The honest repeat: the store was rebuilt while the first alarm was
+        // still in flight, so the replay of the crossing command alarms again.
+        let mut story = Story::new();
+        story.open(1, 7, 70, 5_000);
+        let withdraw = story.withdraw_command(1, 7, 70, 4_500);
+        story.invoke(&withdraw);
+        let rebuilt = story.state_of(7);
+        story.restore(vec![rebuilt]);
+        story.commit_event(&Story::event(
+            &withdraw,
+            3,
+            EventBody::Withdrawn {
+                amount_minor: 4_500,
+            },
+        ));
+        story.commit_alarm(7, 3, 500);
+        story.commit_alarm(7, 3, 500);
+        assert_eq!(run_with(&story, &at_least_once()), None);
+        // Exactly once, the same history is a violation.
+        assert!(run(&story).is_some());
+        // One rebuild explains one repeat, not two.
+        let seq = story.commit_alarm(7, 3, 500);
+        let violation = run_with(&story, &at_least_once()).expect("the third record is caught");
+        assert_eq!(violation.history_seq, seq);
+        // A different balance is never a repeat.
+        let mut story = Story::new();
+        story.open(1, 7, 70, 5_000);
+        story.withdraw(1, 7, 70, 4_500);
         story.commit_alarm(7, 3, 400);
-        let violation = run_with(&story, &at_least_once).expect("the wrong balance is caught");
+        let violation = run_with(&story, &at_least_once()).expect("the wrong balance is caught");
         assert_eq!(
             (violation.account, violation.version),
             (Some(AccountId(7)), Some(3))
@@ -259,6 +463,31 @@ mod tests {
         let violation = run(&story).expect("an alarm ahead of the log is spurious at the end");
         assert_eq!(violation.history_seq, seq);
         assert_eq!(violation.version, Some(3));
+    }
+
+    #[test]
+    fn the_crossing_rule_is_the_checkers_own() {
+        // Every update below the threshold alarmed (a crossing rule that forgot
+        // the balance before) is caught whatever rule the processor uses.
+        let mut story = Story::new();
+        story.open(1, 7, 70, 5_000);
+        story.withdraw(1, 7, 70, 4_500); // crosses: 500, alarmed
+        story.withdraw(1, 7, 70, 100); // 400: no crossing
+        let seq = story.commit_alarm(7, 4, 400);
+        let violation = run(&story).expect("the alarm below, not across, is caught");
+        assert_eq!(violation.history_seq, seq);
+        assert!(
+            violation.message.contains("spurious"),
+            "{}",
+            violation.message
+        );
+        // Exactly at the threshold is not below it.
+        let mut story = Story::new();
+        story.open(1, 8, 80, 5_000);
+        story.withdraw(1, 8, 80, 4_000); // 1000: at, not below
+        let seq = story.commit_alarm(8, 3, 1_000);
+        let violation = run(&story).expect("an alarm at the threshold is spurious");
+        assert_eq!(violation.history_seq, seq);
     }
 
     #[test]

@@ -4,10 +4,10 @@
 //! how a short dip that a table cache merged away (W8) is caught.
 
 use super::deadlines::Deadlines;
-use super::replay::{committed, LogReplay};
+use super::replay::{committed, crossed_downward, LogReplay};
 use super::{format_us, CheckConfig, Checker, Invariant, Violation};
 use crate::history::{CommittedRecord, HistoryEntry, Step};
-use marlow_model::{AccountId, AlarmRule};
+use marlow_model::AccountId;
 use std::collections::BTreeMap;
 
 /// A crossing, or an alarm that came before its crossing.
@@ -21,7 +21,8 @@ struct Item {
 }
 
 pub struct EventuallyEveryCrossingAlarmed {
-    rule: AlarmRule,
+    /// The threshold, judged by the checkers' own rule (`replay.rs`).
+    threshold_minor: i64,
     log: LogReplay,
     /// By (account, position in its log).
     items: BTreeMap<(AccountId, u64), Item>,
@@ -32,9 +33,7 @@ pub struct EventuallyEveryCrossingAlarmed {
 impl EventuallyEveryCrossingAlarmed {
     pub fn new(config: &CheckConfig) -> EventuallyEveryCrossingAlarmed {
         EventuallyEveryCrossingAlarmed {
-            rule: AlarmRule {
-                threshold_minor: config.alarm_threshold_minor,
-            },
+            threshold_minor: config.alarm_threshold_minor,
             log: LogReplay::default(),
             items: BTreeMap::new(),
             deadlines: Deadlines::new(config.alarm_bound_us),
@@ -104,7 +103,7 @@ impl Checker for EventuallyEveryCrossingAlarmed {
             let message = format!(
                 "{} crossed {} downward at version {} (t={}) and was not alarmed by t={}",
                 key.0,
-                self.rule.threshold_minor,
+                self.threshold_minor,
                 key.1,
                 format_us(self.crossed_at_us(key)),
                 format_us(*deadline)
@@ -118,9 +117,11 @@ impl Checker for EventuallyEveryCrossingAlarmed {
         match committed(entry)? {
             CommittedRecord::Event(event) => {
                 let applied = self.log.apply(event);
-                let crossed = self
-                    .rule
-                    .crossed_downward(applied.balance_before_minor, applied.balance_after_minor);
+                let crossed = crossed_downward(
+                    self.threshold_minor,
+                    applied.balance_before_minor,
+                    applied.balance_after_minor,
+                );
                 if crossed {
                     self.on_crossing((event.account, applied.position), entry.at_us);
                 }

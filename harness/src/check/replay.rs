@@ -1,11 +1,14 @@
-//! Shared pieces of the checkers: a lenient per-account fold of the committed
-//! event log (it never panics, whatever a buggy design or a foreign history
-//! committed), and accessors for the record kinds most checkers look at.
+//! Shared pieces of the checkers: their own per-account fold of the committed
+//! event log and their own alarm rule, written apart from the model's `apply`
+//! and `AlarmRule` (an oracle that called them would pass their bugs: a
+//! crossing rule that alarms on every update below the threshold would define
+//! every such alarm as due). The fold is lenient: it never panics, whatever a
+//! buggy design or a foreign history committed. Also accessors for the record
+//! kinds most checkers look at.
 
 use super::id_map::IdMap;
 use crate::history::{CommittedRecord, HistoryEntry, Step};
-use marlow_model::money::event_amount_in_bounds;
-use marlow_model::{apply_counting, Account, AccountId, CommandId, Event, EventBody};
+use marlow_model::{Account, AccountId, CommandId, Event, EventBody};
 
 /// The signed change an event makes to a balance, saturating instead of
 /// overflowing on a pathological amount (e.g. a withdrawal of `i64::MIN`).
@@ -17,24 +20,39 @@ pub fn delta_minor(body: &EventBody) -> i64 {
     }
 }
 
-/// `apply_counting` (the version counts events, whatever the event claims),
-/// except that an amount out of bounds is applied with saturation instead of
-/// tripping the model's assertion: a checker must report, not crash.
+/// Folds one event into `account` as the checkers read the rules: the version
+/// counts events (whatever the event claims: S3 judges the claim), deposits
+/// add, withdrawals subtract (saturating), opening and adding an owner add one,
+/// removing an owner removes it. No call into the model's fold.
 pub fn apply_lenient(account: &mut Account, event: &Event) {
-    let amount_ok = match event.body {
-        EventBody::Deposited { amount_minor } | EventBody::Withdrawn { amount_minor } => {
-            event_amount_in_bounds(amount_minor)
+    let versions_before = account.version;
+    match &event.body {
+        EventBody::Opened { owner } => {
+            account.opened = true;
+            account.owners.insert(*owner);
         }
-        _ => true,
-    };
-    if amount_ok {
-        apply_counting(account, event);
-    } else {
-        account.balance_minor = account
-            .balance_minor
-            .saturating_add(delta_minor(&event.body));
-        account.version = account.version.saturating_add(1);
+        EventBody::Deposited { .. } | EventBody::Withdrawn { .. } => {
+            account.balance_minor = account
+                .balance_minor
+                .saturating_add(delta_minor(&event.body));
+        }
+        EventBody::OwnerAdded { owner } => {
+            account.owners.insert(*owner);
+        }
+        EventBody::OwnerRemoved { owner } => {
+            account.owners.remove(owner);
+        }
     }
+    account.version = versions_before.saturating_add(1);
+    assert!(account.version > versions_before || versions_before == u64::MAX);
+}
+
+/// The checkers' alarm rule: a downward crossing is a step from a balance at or
+/// above the threshold to one below it. Staying below, or rising, is none.
+pub fn crossed_downward(threshold_minor: i64, before_minor: i64, after_minor: i64) -> bool {
+    let was_at_or_above = before_minor >= threshold_minor;
+    let is_below = after_minor < threshold_minor;
+    was_at_or_above && is_below
 }
 
 /// The fold of the committed event log per account, in history order (the

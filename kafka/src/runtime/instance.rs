@@ -547,29 +547,37 @@ impl Instance {
             producer.begin_transaction()?;
             batch.begun();
         }
-        for Produce { to, key, value } in batch.to_produce(tasks.host()) {
-            let output;
-            let mut out: BaseRecord<'_, [u8], [u8]> = match to {
-                Destination::Output(topic) => {
-                    output = self.ns.topic(topic)?;
-                    BaseRecord::to(&output).key(key)
+        // At-least-once, each wave is flushed before the next is sent
+        // (`Batch::waves`: the facts before the answers derived from them).
+        for wave in batch.waves(tasks.host()) {
+            for Produce { to, key, value } in wave {
+                let output;
+                let mut out: BaseRecord<'_, [u8], [u8]> = match to {
+                    Destination::Output(topic) => {
+                        output = self.ns.topic(topic)?;
+                        BaseRecord::to(&output).key(key)
+                    }
+                    Destination::Changelog { task, partition } => {
+                        BaseRecord::to(tasks.changelog(task))
+                            .key(key)
+                            .partition(i32::try_from(partition).unwrap_or(i32::MAX))
+                    }
+                };
+                if let Some(value) = value {
+                    out = out.payload(value);
                 }
-                Destination::Changelog { task, partition } => BaseRecord::to(tasks.changelog(task))
-                    .key(key)
-                    .partition(i32::try_from(partition).unwrap_or(i32::MAX)),
-            };
-            if let Some(value) = value {
-                out = out.payload(value);
+                producer.send(out).map_err(|(e, _)| e)?;
             }
-            producer.send(out).map_err(|(e, _)| e)?;
+            if !self.exactly_once {
+                fast_flush(producer);
+                let failed = producer.context().take().into_iter().find_map(|d| d.error);
+                if let Some(error) = failed {
+                    return Err(RealError::Delivery(error));
+                }
+            }
         }
         batch.produced();
         if !self.exactly_once {
-            fast_flush(producer);
-            let failed = producer.context().take().into_iter().find_map(|d| d.error);
-            if let Some(error) = failed {
-                return Err(RealError::Delivery(error));
-            }
             batch.flushed();
         }
         Ok(())

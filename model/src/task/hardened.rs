@@ -27,21 +27,23 @@
 //! The at-least-once rebuild follows the first-written chain of each account:
 //! an event that does not advance the account by exactly one version (a
 //! duplicate written by a zombie instance that resumed after its partitions
-//! moved, or a fork) is not folded. Its command is still recorded as answered
+//! moved, or a fork), or that would take the balance below zero (the other
+//! branch of a fork continuing with the next version number), is not folded. Its command is still recorded as answered
 //! (so it is never applied a second time), and the forked log itself is left to
 //! the checkers (S2/S3), which report it; the processor never panics on it.
 
 use crate::account::{apply, Account};
 use crate::alarm::{Alarm, AlarmRule};
 use crate::codec::{decode, decode_account_key, decode_value, encode_account_key, WireMessage};
-use crate::command::{Command, OccToken};
+use crate::command::{Command, CommandKind, OccToken};
 use crate::decide::decide;
-use crate::event::Event;
+use crate::event::{Event, EventBody};
 use crate::ids::{AccountId, CommandId};
 use crate::mark::Mark;
 use crate::occ::{occ_turn, Turn};
 use crate::record::{Outcome, OutcomeResult};
 use crate::rejection::Rejection;
+use crate::task::planted::PlantedBug;
 use crate::task::{topics, InputRecord, KvStore, OutRecord, StreamTask, TaskOutput};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +51,10 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct HardenedConfig {
     pub alarm: AlarmRule,
+    /// A bug planted on purpose for the harness's self-test (`planted.rs`);
+    /// `None` in every real use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planted_bug: Option<PlantedBug>,
 }
 
 /// What the task remembers of a command it has resolved: enough to answer a
@@ -98,10 +104,18 @@ impl HardenedTask {
         HardenedTask { config }
     }
 
-    fn decode_input(input: &InputRecord<'_>) -> Result<Command, String> {
+    fn planted(&self, bug: PlantedBug) -> bool {
+        self.config.planted_bug == Some(bug)
+    }
+
+    fn decode_input(&self, input: &InputRecord<'_>) -> Result<Command, String> {
         let command: Command = decode_value(input.value).map_err(|error| error.to_string())?;
         let key_account =
-            decode_account_key(input.key.unwrap_or_default()).map_err(|error| error.to_string())?;
+            decode_account_key(input.key.unwrap_or_default()).map_err(|error| error.to_string());
+        if self.planted(PlantedBug::KeyMismatchProcessed) {
+            return Ok(command);
+        }
+        let key_account = key_account?;
         if key_account != command.account {
             return Err(format!(
                 "record key names {key_account} but the command is for {}",
@@ -113,7 +127,14 @@ impl HardenedTask {
 
     fn resolve(&self, account: &Account, command: &Command) -> Result<Vec<Event>, Rejection> {
         if let OccToken::ExpectedVersion(expected) = command.occ {
-            if occ_turn(account.version, expected) != Turn::Now {
+            let refused = if self.planted(PlantedBug::OccIgnored) {
+                false
+            } else if self.planted(PlantedBug::OccOnlyRefusesStale) {
+                expected < account.version
+            } else {
+                occ_turn(account.version, expected) != Turn::Now
+            };
+            if refused {
                 return Err(Rejection::VersionConflict {
                     expected,
                     actual: account.version,
@@ -125,23 +146,35 @@ impl HardenedTask {
 
     fn alarm_for(&self, before: &Account, after: &Account) -> Option<Alarm> {
         let rule = self.config.alarm;
-        rule.crossed_downward(before.balance_minor, after.balance_minor)
-            .then_some(Alarm {
-                account: after.id,
-                version: after.version,
-                balance_minor: after.balance_minor,
-                threshold_minor: rule.threshold_minor,
-            })
+        let crossed = if self.planted(PlantedBug::AlarmBelowNotAcross) {
+            rule.is_below(after.balance_minor) && after.version > before.version
+        } else if self.planted(PlantedBug::AlarmAtThreshold) {
+            before.balance_minor > rule.threshold_minor
+                && after.balance_minor <= rule.threshold_minor
+        } else {
+            rule.crossed_downward(before.balance_minor, after.balance_minor)
+        };
+        let balance_minor = if self.planted(PlantedBug::AlarmReportsBalanceBefore) {
+            before.balance_minor
+        } else {
+            after.balance_minor
+        };
+        crossed.then_some(Alarm {
+            account: after.id,
+            version: after.version,
+            balance_minor,
+            threshold_minor: rule.threshold_minor,
+        })
     }
 
     /// Emits a command's answer: its alarm (if any, and only if no alarm was
     /// published for that crossing yet, with the marker that says it now is)
     /// and then its outcome.
-    fn emit_answer(store: &KvStore, record: &CommandRecord, output: &mut TaskOutput) {
+    fn emit_answer(&self, store: &KvStore, record: &CommandRecord, output: &mut TaskOutput) {
         let key = encode_account_key(record.outcome.account);
         if let Some(alarm) = &record.alarm {
             let marker = alarm_store_key(alarm.account, alarm.version);
-            if store.get(&marker).is_none() {
+            if store.get(&marker).is_none() || self.planted(PlantedBug::AlarmOnEveryAnswer) {
                 output.produce(OutRecord::message(topics::ALARMS, key.clone(), alarm));
                 output.write(marker, alarm);
             }
@@ -161,27 +194,52 @@ impl StreamTask for HardenedTask {
 
     fn process(&self, store: &KvStore, input: &InputRecord<'_>) -> TaskOutput {
         let mut output = TaskOutput::default();
-        let command = match Self::decode_input(input) {
+        let command = match self.decode_input(input) {
             Ok(command) => command,
             Err(reason) => {
-                output.mark(Mark::UndecodableDeadLettered);
-                output.dead_letter(input, reason);
+                if !self.planted(PlantedBug::UndecodableDropped) {
+                    output.mark(Mark::UndecodableDeadLettered);
+                    output.dead_letter(input, reason);
+                }
                 return output;
             }
         };
         let command_key = command_store_key(command.id);
-        if let Some(record) = store.get_typed::<CommandRecord>(&command_key) {
-            // A resubmission or a replay: the same outcome again, and nothing
-            // else unless its alarm may have been lost (see the module header).
-            output.mark(Mark::DedupHit);
-            Self::emit_answer(store, &record, &mut output);
-            return output;
-        }
+        let known = if self.planted(PlantedBug::NoDedup) {
+            None
+        } else {
+            store.get_typed::<CommandRecord>(&command_key)
+        };
         let account_key = account_store_key(command.account);
         let before = store
             .get_typed::<Account>(&account_key)
             .unwrap_or_else(|| Account::empty(command.account));
-        let record = match self.resolve(&before, &command) {
+        if let Some(record) = known {
+            // A resubmission or a replay: the same outcome again, and nothing
+            // else unless its alarm may have been lost (see the module header).
+            output.mark(Mark::DedupHit);
+            if self.planted(PlantedBug::DedupRedecides) {
+                let outcome = self.outcome_of(&before, &command);
+                let key = encode_account_key(command.account);
+                output.produce(OutRecord::message(topics::OUTCOMES, key, &outcome));
+                return output;
+            }
+            self.emit_answer(store, &record, &mut output);
+            return output;
+        }
+        let stale_check = self.planted(PlantedBug::WithdrawalChecksStaleBalance)
+            && matches!(command.kind, CommandKind::Withdraw { .. });
+        let checked = if stale_check {
+            let stale = store.get_typed::<Account>(&stale_store_key(command.account));
+            let balance_minor = stale.map_or(before.balance_minor, |s| s.balance_minor);
+            Account {
+                balance_minor,
+                ..before.clone()
+            }
+        } else {
+            before.clone()
+        };
+        let record = match self.resolve(&checked, &command) {
             Ok(events) => {
                 let mut after = before.clone();
                 for event in &events {
@@ -189,10 +247,32 @@ impl StreamTask for HardenedTask {
                     let key = encode_account_key(event.account);
                     output.produce(OutRecord::message(topics::EVENTS, key, event));
                 }
-                assert!(after.balance_minor >= 0, "decide let an overdraft through");
-                output.write(account_key, &after);
+                if self.config.planted_bug.is_none() {
+                    assert!(after.balance_minor >= 0, "decide let an overdraft through");
+                }
+                let owners_changed = matches!(
+                    command.kind,
+                    CommandKind::AddOwner { .. } | CommandKind::RemoveOwner { .. }
+                );
+                let stored = if self.planted(PlantedBug::OwnerChangesNotStored) && owners_changed {
+                    Account {
+                        owners: before.owners.clone(),
+                        ..after.clone()
+                    }
+                } else {
+                    after.clone()
+                };
+                output.write(account_key, &stored);
+                if self.planted(PlantedBug::WithdrawalChecksStaleBalance) {
+                    output.write(stale_store_key(command.account), &before);
+                }
+                let version = if self.planted(PlantedBug::OutcomeVersionBefore) {
+                    before.version
+                } else {
+                    after.version
+                };
                 CommandRecord {
-                    outcome: accepted(command.id, command.account, after.version),
+                    outcome: accepted(command.id, command.account, version),
                     alarm: self.alarm_for(&before, &after),
                 }
             }
@@ -206,13 +286,23 @@ impl StreamTask for HardenedTask {
             },
         };
         output.marks.extend(answer_marks(&record));
-        Self::emit_answer(store, &record, &mut output);
-        output.write(command_key, &record);
+        self.emit_answer(store, &record, &mut output);
+        let rejected = matches!(record.outcome.result, OutcomeResult::Rejected { .. });
+        if !(rejected && self.planted(PlantedBug::RejectionsNotRemembered)) {
+            output.write(command_key, &record);
+        }
         output
     }
 
     fn rebuild_topics(&self) -> &'static [&'static str] {
         &[topics::EVENTS, topics::OUTCOMES, topics::ALARMS]
+    }
+
+    fn durable_first_topics(&self) -> &'static [&'static str] {
+        if self.planted(PlantedBug::AnswersBeforeFacts) {
+            return &[];
+        }
+        &[topics::EVENTS]
     }
 
     fn stored_accounts(&self, store: &KvStore) -> Vec<Account> {
@@ -248,7 +338,8 @@ impl StreamTask for HardenedTask {
                     },
                 );
             }
-        } else if record.topic == topics::ALARMS {
+        } else if record.topic == topics::ALARMS && !self.planted(PlantedBug::RebuildForgetsAlarms)
+        {
             let alarm: Alarm = decode(value).expect("the alarms topic holds only alarms");
             write_typed(store, alarm_store_key(alarm.account, alarm.version), &alarm);
         }
@@ -256,6 +347,21 @@ impl StreamTask for HardenedTask {
 }
 
 impl HardenedTask {
+    /// Planted bug `DedupRedecides` only: the outcome `command` would get now.
+    fn outcome_of(&self, account: &Account, command: &Command) -> Outcome {
+        let result = match self.resolve(account, command) {
+            Ok(events) => OutcomeResult::Accepted {
+                version: account.version + events.len() as u64,
+            },
+            Err(rejection) => OutcomeResult::Rejected { rejection },
+        };
+        Outcome {
+            command: command.id,
+            account: command.account,
+            result,
+        }
+    }
+
     /// Folds one event of the log into the rebuilt store, along the
     /// first-written chain (see the module header): an event off that chain is
     /// a duplicate or a fork written by another instance; it is not folded,
@@ -267,7 +373,17 @@ impl HardenedTask {
         let before = store
             .get_typed::<Account>(&account_key)
             .unwrap_or_else(|| Account::empty(event.account));
-        if event.version != before.version + 1 {
+        // An event that would take the balance below zero is off the chain
+        // too: after a fork, a later event of the other writer can carry the
+        // next version number while it was validated against that writer's
+        // own, richer branch (two zombies' branches stitched together). The
+        // rebuilt state must be one the rules allow, or the next command on it
+        // would trip `process`'s assertion.
+        let breaks_the_rules = match event.body {
+            EventBody::Withdrawn { amount_minor } => before.balance_minor < amount_minor,
+            _ => false,
+        };
+        if event.version != before.version + 1 || breaks_the_rules {
             // Recorded at the version its own (off-chain) events reached: the
             // answer its writer gave. A command answered on the chain keeps that.
             let known = store.get_typed::<CommandRecord>(&command_key);
@@ -288,13 +404,24 @@ impl HardenedTask {
         }
         let mut after = before.clone();
         apply(&mut after, event);
+        let alarm = if self.planted(PlantedBug::RebuildForgetsPendingAlarm) {
+            None
+        } else {
+            self.alarm_for(&before, &after)
+        };
         let command_record = CommandRecord {
             outcome: accepted(event.command, event.account, after.version),
-            alarm: self.alarm_for(&before, &after),
+            alarm,
         };
         write_typed(store, account_key, &after);
         write_typed(store, command_key, &command_record);
     }
+}
+
+/// Planted bug `WithdrawalChecksStaleBalance` only: the account as it was
+/// before its latest command.
+fn stale_store_key(account: AccountId) -> Vec<u8> {
+    [b"stale/".as_slice(), &encode_account_key(account)].concat()
 }
 
 /// The marks a fresh answer reaches: its rejection's, and an alarm crossing.

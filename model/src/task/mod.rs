@@ -6,6 +6,7 @@
 //! replaying its changelog.
 
 pub mod hardened;
+pub mod planted;
 pub mod seed;
 mod store;
 
@@ -112,6 +113,16 @@ pub trait StreamTask {
     /// (used under at-least-once, where a separate changelog write would not be
     /// atomic with the outputs). Empty if the task needs its changelog.
     fn rebuild_topics(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Output topics whose records must be durable before the task's other
+    /// outputs of the same batch are sent, where nothing makes a batch atomic
+    /// (at-least-once): the facts the other records are derived from. The
+    /// hardened task names `events`, so an answer or an alarm is never in the
+    /// log without the events it reports (a crash mid-flush would otherwise
+    /// leave a client told "accepted" of a withdrawal the log never got).
+    fn durable_first_topics(&self) -> &'static [&'static str] {
         &[]
     }
 

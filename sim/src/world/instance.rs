@@ -4,10 +4,21 @@
 //! here but the instance's index and its next incarnation number.
 
 use super::events::SimEvent;
-use crate::cluster::{MemberId, ProducerIdentity, ProducerSession, TopicPartition};
+use crate::cluster::{MemberId, NewRecord, ProducerIdentity, ProducerSession, TopicPartition};
 use marlow_harness::batch::{Batch, Stage};
 use marlow_harness::host::TaskHost;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+
+/// At-least-once: the records of a batch bound for one partition, sent as one
+/// request that lands at `land_at_us`. A producer sends each partition's
+/// records on their own, so a crash during a flush leaves some partitions'
+/// records in the log and not others (an event without its alarm).
+pub struct FlushPart {
+    pub land_at_us: u64,
+    pub topic: String,
+    pub partition: u32,
+    pub records: Vec<NewRecord>,
+}
 
 /// Where the instance is in its group's protocol.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +45,9 @@ pub struct PendingBatch {
     pub touched: Vec<TopicPartition>,
     /// Exactly-once: an abortable error was drawn for this batch's commit.
     pub abort_at_commit: bool,
+    /// At-least-once: the per-partition requests of the flush not landed yet,
+    /// in landing order; `None` until the flush starts.
+    pub flush_parts: Option<VecDeque<FlushPart>>,
 }
 
 impl PendingBatch {
@@ -43,6 +57,7 @@ impl PendingBatch {
             batch: Batch::new(exactly_once),
             touched: Vec::new(),
             abort_at_commit: false,
+            flush_parts: None,
         }
     }
 

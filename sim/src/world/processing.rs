@@ -6,7 +6,7 @@
 //! from an abandoned batch from acting on a newer one.
 
 use super::events::{AbortStage, SimEvent};
-use super::instance::{Membership, PendingBatch};
+use super::instance::{FlushPart, Membership, PendingBatch};
 use super::membership::{IDLE_POLL_US, RETRY_US};
 use super::{World, APP_GROUP};
 use crate::cluster::{
@@ -17,6 +17,11 @@ use bytes::Bytes;
 use marlow_harness::batch::{recovery, Destination, Failure, Produce, Recovery};
 use marlow_model::task::InputRecord;
 use marlow_model::Mark;
+use std::collections::VecDeque;
+
+/// A bound on the partitions one batch writes to: every output topic's and
+/// changelog's partitions of the largest scenario, with room to spare.
+const MAX_FLUSH_PARTS: usize = 64 * 1024;
 
 impl World {
     pub(super) fn poll(&mut self, index: u32, incarnation: u32) {
@@ -186,36 +191,87 @@ impl World {
         pending
             .batch
             .to_produce(host)
-            .map(|Produce { to, key, value }| {
-                let (topic, partition) = match to {
-                    Destination::Output(topic) => {
-                        let partition = self.cluster.partition_for_key(topic, key).unwrap_or(0);
-                        (topic.to_owned(), partition)
-                    }
-                    Destination::Changelog { task, partition } => {
-                        (host.changelog_topic(task), partition)
-                    }
-                };
-                let key = Some(Bytes::copy_from_slice(key));
-                let record = NewRecord::new(key, value.map(Bytes::copy_from_slice));
-                (topic, partition, record)
-            })
+            .map(|produce| self.placed(i, produce))
             .collect()
     }
 
+    /// `batch_records` in the batch's waves (`Batch::waves`).
+    fn batch_waves(&self, i: usize, pending: &PendingBatch) -> Vec<Vec<(String, u32, NewRecord)>> {
+        let host = &self.instances[i].host;
+        let waves = pending.batch.waves(host);
+        waves
+            .into_iter()
+            .map(|wave| wave.into_iter().map(|p| self.placed(i, p)).collect())
+            .collect()
+    }
+
+    /// One record to produce with the topic and partition it goes to.
+    fn placed(
+        &self,
+        i: usize,
+        Produce { to, key, value }: Produce<'_>,
+    ) -> (String, u32, NewRecord) {
+        let host = &self.instances[i].host;
+        let (topic, partition) = match to {
+            Destination::Output(topic) => {
+                let partition = self.cluster.partition_for_key(topic, key).unwrap_or(0);
+                (topic.to_owned(), partition)
+            }
+            Destination::Changelog { task, partition } => (host.changelog_topic(task), partition),
+        };
+        let key = Some(Bytes::copy_from_slice(key));
+        let record = NewRecord::new(key, value.map(Bytes::copy_from_slice));
+        (topic, partition, record)
+    }
+
+    /// At-least-once: the batch's records go out as one request per
+    /// partition, each landing after its own drawn latency (the first at
+    /// once); when the last has landed the outputs are durable and the offsets
+    /// may be committed. A crash or a pause in between leaves only some
+    /// partitions' records in the log, as a real producer's would.
     fn flush_plain(&mut self, i: usize, incarnation: u32) {
-        let Some(mut pending) = self.instances[i].in_flight.take() else {
+        let Some(pending) = self.instances[i].in_flight.as_ref() else {
             return;
         };
-        let now = self.scheduler.now_us();
-        for (topic, partition, record) in self.batch_records(i, &pending) {
-            let produced = self.produce(&topic, partition, ProduceBatch::plain(vec![record]), now);
-            assert!(
-                produced.is_ok() || !self.cluster.is_up(),
-                "plain produce failed: {produced:?}"
-            );
-            self.observer.mark(&topic, partition);
+        let id = pending.id;
+        if pending.flush_parts.is_none() {
+            let waves = self.batch_waves(i, pending);
+            let parts = self.flush_parts(waves);
+            let pending = self.instances[i].in_flight.as_mut().expect("read above");
+            pending.flush_parts = Some(parts);
         }
+        let now = self.scheduler.now_us();
+        loop {
+            let pending = self.instances[i].in_flight.as_mut().expect("read above");
+            let parts = pending.flush_parts.as_mut().expect("made above");
+            let Some(part) = parts.front() else { break };
+            if part.land_at_us > now {
+                let wait_us = part.land_at_us - now;
+                return self.retry(
+                    wait_us,
+                    SimEvent::Flush {
+                        instance: i as u32,
+                        incarnation,
+                        batch: id,
+                    },
+                );
+            }
+            let part = parts.pop_front().expect("front exists");
+            for record in part.records {
+                let batch = ProduceBatch::plain(vec![record]);
+                let produced = self.produce(&part.topic, part.partition, batch, now);
+                assert!(
+                    produced.is_ok() || !self.cluster.is_up(),
+                    "plain produce failed: {produced:?}"
+                );
+            }
+            self.observer.mark(&part.topic, part.partition);
+            // What landed is visible at once: the history must show it before
+            // anything else can read the log (a restore, S4).
+            self.observe_dirty();
+        }
+        let mut pending = self.instances[i].in_flight.take().expect("read above");
+        assert!(pending.flush_parts.as_ref().is_some_and(VecDeque::is_empty));
         pending.batch.produced();
         // Acks are synchronous here: the outputs are durable, the offsets may be
         // committed (by the `commit_interval_ms` timer).
@@ -229,6 +285,50 @@ impl World {
                 incarnation,
             },
         );
+    }
+
+    /// The records of each wave grouped per partition, in the order they were
+    /// first written to, each group with its landing time: the first group
+    /// lands at once, every other after a drawn broker latency; a wave's groups
+    /// are sent only once the previous wave has landed (`Batch::waves`).
+    fn flush_parts(&mut self, waves: Vec<Vec<(String, u32, NewRecord)>>) -> VecDeque<FlushPart> {
+        let mut landed: Vec<FlushPart> = Vec::new();
+        let mut wave_start_us = self.scheduler.now_us();
+        for records in waves {
+            let mut parts: Vec<FlushPart> = Vec::new();
+            for (topic, partition, record) in records {
+                let known = parts
+                    .iter_mut()
+                    .find(|part| part.topic == topic && part.partition == partition);
+                match known {
+                    Some(part) => part.records.push(record),
+                    None => parts.push(FlushPart {
+                        land_at_us: 0,
+                        topic,
+                        partition,
+                        records: vec![record],
+                    }),
+                }
+            }
+            let first_wave = landed.is_empty();
+            for (index, part) in parts.iter_mut().enumerate() {
+                let at_once = first_wave && index == 0;
+                let delay_us = if at_once { 0 } else { self.latency_us() };
+                part.land_at_us = wave_start_us + delay_us;
+            }
+            // A stable sort: parts landing at one instant keep their write order.
+            parts.sort_by_key(|part| part.land_at_us);
+            wave_start_us = parts.last().map_or(wave_start_us, |part| part.land_at_us);
+            landed.extend(parts);
+            assert!(
+                landed.len() <= MAX_FLUSH_PARTS,
+                "a batch over {MAX_FLUSH_PARTS} partitions"
+            );
+        }
+        assert!(landed
+            .windows(2)
+            .all(|pair| pair[0].land_at_us <= pair[1].land_at_us));
+        landed.into()
     }
 
     fn flush_transactional(&mut self, i: usize, incarnation: u32) {
