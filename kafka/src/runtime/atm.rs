@@ -29,6 +29,9 @@ use crate::topics::RunNamespace;
 /// Longest single wait of the driver loop, so phase changes are never late by more.
 const DRIVER_STEP_US: u64 = 20_000;
 
+/// How many times one run builds the clients' producer again after a fatal error.
+const MAX_PRODUCER_REPLACEMENTS: u32 = 64;
+
 /// Delivery opaque of a garbage record (commands carry 0).
 const GARBAGE: usize = 1;
 
@@ -68,6 +71,12 @@ enum Timer {
 
 struct Driver<'a> {
     fleet: Fleet,
+    /// Builds the clients' producer again: a broker that forgot the idempotent
+    /// producer (a restart that lost its state) makes librdkafka's producer fatal
+    /// ("sequence desynchronization"), and every later send would fail.
+    make_producer: &'a dyn Fn() -> Result<ClientsProducer, RealError>,
+    /// How many times the producer was built again, bounded.
+    producers_replaced: u32,
     /// Pending timers by (due µs since run start, insertion number).
     timers: BTreeMap<(u64, u64), Timer>,
     timer_seq: u64,
@@ -100,12 +109,15 @@ pub fn drive(
     heal_at_us: u64,
     heal: &HealFlags,
 ) -> Result<(), RealError> {
-    let mut config = producer_config(&settings.bootstrap);
-    config.set("enable.idempotence", "true");
-    let context = ClientsContext {
-        recorder: Arc::clone(recorder),
+    let make_producer = || -> Result<ClientsProducer, RealError> {
+        let mut config = producer_config(&settings.bootstrap);
+        config.set("enable.idempotence", "true");
+        let context = ClientsContext {
+            recorder: Arc::clone(recorder),
+        };
+        Ok(settings.apply(config).create_with_context(context)?)
     };
-    let producer: ClientsProducer = settings.apply(config).create_with_context(context)?;
+    let producer = make_producer()?;
     let consumer = outcome_consumer(scenario, ns, settings)?;
     let (to_driver, outcomes) = channel();
     let design = scenario.design_config();
@@ -114,6 +126,7 @@ pub fn drive(
         scenario,
         seed,
         producer,
+        &make_producer,
         ns.topic(topics::COMMANDS)?,
         recorder,
     );
@@ -140,6 +153,7 @@ impl<'a> Driver<'a> {
         scenario: &'a Scenario,
         seed: u64,
         producer: ClientsProducer,
+        make_producer: &'a dyn Fn() -> Result<ClientsProducer, RealError>,
         commands_topic: String,
         recorder: &'a Recorder,
     ) -> Self {
@@ -148,6 +162,8 @@ impl<'a> Driver<'a> {
         let count = scenario.workload.clients.min(MAX_REAL_CLIENTS);
         Driver {
             fleet: Fleet::new(scenario, &streams, count),
+            make_producer,
+            producers_replaced: 0,
             timers: BTreeMap::new(),
             timer_seq: 0,
             producer,
@@ -266,11 +282,39 @@ impl<'a> Driver<'a> {
     }
 
     /// Enqueues one command record; the murmur2 partitioner places it by key. A refused
-    /// enqueue (a full queue) is left to the client's timeout and resubmission.
-    fn produce(&self, key: &[u8], value: &[u8], kind: usize) {
+    /// enqueue (a full queue) is left to the client's timeout and resubmission. A
+    /// producer gone fatal is replaced first (`replace_fatal_producer`).
+    fn produce(&mut self, key: &[u8], value: &[u8], kind: usize) {
+        self.replace_fatal_producer();
         let record = BaseRecord::with_opaque_to(&self.commands_topic, kind)
             .key(key)
             .payload(value);
         let _ = self.producer.send(record);
+    }
+
+    /// If librdkafka has declared the clients' producer fatal (the broker forgot
+    /// its idempotent producer id: a restart that lost its state), builds a new
+    /// one (a new producer id) and records it as a `Fault` step. What the old one
+    /// still held is lost, as a crashed ATM's sends would be; those commands time
+    /// out and are resubmitted. Bounded, so a broker that keeps failing every
+    /// producer cannot make this loop.
+    fn replace_fatal_producer(&mut self) {
+        let Some((code, reason)) = self.producer.client().fatal_error() else {
+            return;
+        };
+        if self.producers_replaced >= MAX_PRODUCER_REPLACEMENTS {
+            return;
+        }
+        let fault = match (self.make_producer)() {
+            Ok(producer) => {
+                self.producer = producer;
+                self.producers_replaced += 1;
+                format!("clients' producer replaced after a fatal error: {code:?}: {reason}")
+            }
+            Err(error) => format!(
+                "clients' producer fatal ({code:?}: {reason}) and could not be replaced: {error}"
+            ),
+        };
+        self.recorder.push(Step::Fault { fault });
     }
 }

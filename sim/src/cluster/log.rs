@@ -213,15 +213,29 @@ impl PartitionLog {
     pub(super) fn index_of(&self, offset: u64) -> usize {
         // Without compaction gaps the record sits at `offset - first`; try that first so the
         // common fetch costs no search.
+        // Offsets only grow by at least one per stored record, so the record
+        // sits at or before `offset - first` (transaction markers and compaction
+        // take offsets without stored records): search only up to there.
+        let mut bound = self.records.len();
         if let Some(first) = self.records.front() {
             if let Some(guess) = offset.checked_sub(first.offset) {
                 let guess = usize::try_from(guess).unwrap_or(usize::MAX);
                 if self.records.get(guess).is_some_and(|r| r.offset == offset) {
                     return guess;
                 }
+                bound = bound.min(guess.saturating_add(1));
+            } else {
+                return 0;
             }
         }
-        self.records.partition_point(|r| r.offset < offset)
+        let (front, back) = self.records.as_slices();
+        let index = if back.is_empty() || bound <= front.len() {
+            front[..bound.min(front.len())].partition_point(|r| r.offset < offset)
+        } else {
+            self.records.partition_point(|r| r.offset < offset)
+        };
+        debug_assert_eq!(index, self.records.partition_point(|r| r.offset < offset));
+        index
     }
 
     /// Aborted ranges that may cover records in `from..to`.

@@ -81,32 +81,66 @@ type Runaway<'a> = (&'a str, u64, Option<(&'a [u8], u64)>);
 /// What was produced, by topic and by (topic, key): who ran away.
 #[derive(Default)]
 pub struct ProduceTally {
-    by_topic: BTreeMap<String, u64>,
-    by_key: BTreeMap<(String, Vec<u8>), u64>,
+    /// Per topic (a run has a handful): produces, and produces per key. Looked
+    /// up by borrowed name and key, so counting a produce allocates nothing
+    /// once its topic and key have been seen (it used to build a `String` and
+    /// a `Vec` per produce, a tenth of a baseline run).
+    by_topic: Vec<TopicTally>,
+    /// Keys tallied over all topics, at most `MAX_TALLIED_KEYS`.
+    keys_tallied: usize,
 }
+
+struct TopicTally {
+    topic: String,
+    produces: u64,
+    by_key: BTreeMap<Vec<u8>, u64>,
+}
+
+/// A bound on the topics tallied: far more than any design writes to.
+const MAX_TALLIED_TOPICS: usize = 1024;
 
 impl ProduceTally {
     pub fn count(&mut self, topic: &str, key: Option<&[u8]>) {
-        *self.by_topic.entry(topic.to_string()).or_default() += 1;
+        let index = match self.by_topic.iter().position(|t| t.topic == topic) {
+            Some(index) => index,
+            None if self.by_topic.len() < MAX_TALLIED_TOPICS => {
+                self.by_topic.push(TopicTally {
+                    topic: topic.to_string(),
+                    produces: 0,
+                    by_key: BTreeMap::new(),
+                });
+                self.by_topic.len() - 1
+            }
+            None => return,
+        };
+        let tally = &mut self.by_topic[index];
+        tally.produces += 1;
         let Some(key) = key else {
             return;
         };
-        let tallied = (topic.to_string(), key.to_vec());
-        if self.by_key.len() < MAX_TALLIED_KEYS || self.by_key.contains_key(&tallied) {
-            *self.by_key.entry(tallied).or_default() += 1;
+        if let Some(count) = tally.by_key.get_mut(key) {
+            *count += 1;
+        } else if self.keys_tallied < MAX_TALLIED_KEYS {
+            tally.by_key.insert(key.to_vec(), 1);
+            self.keys_tallied += 1;
         }
+        assert!(self.keys_tallied <= MAX_TALLIED_KEYS);
     }
 
-    /// The topic with the most produces, and the key with the most on it.
+    /// The topic with the most produces, and the key with the most on it. Ties
+    /// go to the last in name order, as when the tally was one ordered map.
     fn top(&self) -> Option<Runaway<'_>> {
-        let (topic, count) = self.by_topic.iter().max_by_key(|(_, count)| **count)?;
-        let key = self
+        let tally = self.by_topic.iter().max_by(|a, b| {
+            a.produces
+                .cmp(&b.produces)
+                .then_with(|| a.topic.cmp(&b.topic))
+        })?;
+        let key = tally
             .by_key
             .iter()
-            .filter(|((t, _), _)| t == topic)
             .max_by_key(|(_, count)| **count)
-            .map(|((_, key), count)| (key.as_slice(), *count));
-        Some((topic.as_str(), *count, key))
+            .map(|(key, count)| (key.as_slice(), *count));
+        Some((tally.topic.as_str(), tally.produces, key))
     }
 }
 
