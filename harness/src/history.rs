@@ -57,6 +57,12 @@ pub enum Step {
         partition: u32,
         records_replayed: u64,
         accounts: Vec<Account>,
+        /// How far the restore read each source topic of `partition`: the
+        /// offset after the last record it folded, 0 for a source it read
+        /// nothing of. S7 tells from it whether a rebuild could see an alarm.
+        /// Empty in histories written before it was recorded.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        read_to: Vec<ReadTo>,
     },
     /// An undecodable record was put on an input topic (client garbage or an
     /// injected fault). The processor must dead-letter it (S6).
@@ -128,6 +134,15 @@ pub enum Step {
     /// answered, so the liveness checkers name `reason` as the cause.
     /// Appended last: the trace hash encodes a step's variant by its index.
     Halted { instance: u32, reason: String },
+}
+
+/// How far a restore read one source topic of its partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadTo {
+    /// The topic's short name (`events`, `alarms`, `hardened-changelog`, ...).
+    pub topic: String,
+    /// The offset after the last record read.
+    pub next_offset: u64,
 }
 
 /// The identity of a run, written as its history's first entry.

@@ -10,7 +10,7 @@
 //! (`StreamTask::rebuild_topics`) does so and writes no changelog; otherwise a
 //! store is restored from its task's changelog.
 
-use crate::history::Step;
+use crate::history::{ReadTo, Step};
 use marlow_model::task::{
     changelog_topic, InputRecord, KvStore, OutRecord, StoreWrite, StreamTask,
 };
@@ -72,6 +72,8 @@ pub struct StoreRestore {
     from_outputs: bool,
     store: KvStore,
     replayed: u64,
+    /// Per source topic, the offset after the last record folded.
+    read_to: Vec<ReadTo>,
 }
 
 impl StoreRestore {
@@ -211,6 +213,16 @@ impl TaskHost {
             from_outputs: self.rebuilds_from_outputs(slot.0),
             store: KvStore::new(),
             replayed: 0,
+            // Every source, read or not: an empty read is "saw nothing", not
+            // "unknown" (S7 tells the two apart).
+            read_to: self
+                .restore_sources(slot.0)
+                .into_iter()
+                .map(|topic| ReadTo {
+                    topic,
+                    next_offset: 0,
+                })
+                .collect(),
         }
     }
 
@@ -221,6 +233,17 @@ impl TaskHost {
             "a record of another partition"
         );
         restore.replayed += 1;
+        let next_offset = input.offset + 1;
+        match restore.read_to.iter_mut().find(|r| r.topic == input.topic) {
+            Some(read) => {
+                assert!(read.next_offset <= next_offset, "a restore read backwards");
+                read.next_offset = next_offset;
+            }
+            None => restore.read_to.push(ReadTo {
+                topic: input.topic.to_owned(),
+                next_offset,
+            }),
+        }
         if restore.from_outputs {
             self.tasks[restore.task].rebuild_from_output(&mut restore.store, input);
         } else if let Some(key) = input.key {
@@ -242,6 +265,7 @@ impl TaskHost {
             partition: restore.partition,
             records_replayed: restore.replayed,
             accounts: task.stored_accounts(&restore.store),
+            read_to: restore.read_to,
         };
         self.stores
             .insert((restore.task, restore.partition), restore.store);

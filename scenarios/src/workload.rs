@@ -275,7 +275,10 @@ impl Workload {
             1,
             MAX_AMOUNT_MINOR,
         );
-        if self.amount_step_minor > self.amount_minor.max {
+        if self.amount_step_minor > self.amount_minor.max
+            || (self.large_amount_fraction > 0.0
+                && self.amount_step_minor > self.large_amount_minor.max)
+        {
             v.fail(
                 field("amount_step_minor"),
                 format!(

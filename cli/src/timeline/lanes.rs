@@ -189,6 +189,7 @@ impl Lanes {
                 partition,
                 records_replayed,
                 accounts,
+                ..
             } => {
                 let label = format!(
                     "restore {task}/{partition}: {records_replayed} records, {} accounts",

@@ -10,24 +10,26 @@
 //! the bank twice for one dip).
 //!
 //! At least once (`CheckConfig::at_least_once`) an identical repeat can be
-//! honest, but only one way: a store rebuilt from the outputs before the first
-//! alarm was visible does not know it was published, and replaying the
-//! crossing's command publishes it again. So a repeat is tolerated only as far
-//! as it is explained: the k-th identical repeat needs k restores of the
-//! alarm's partition after the crossing's command was first invoked and no
-//! later than the first alarm became visible. A repeat after a rebuild that
-//! could see the first alarm (a design that forgets its published alarms, or
-//! ignores what it knows on a resubmission) is a violation at least once as
-//! well. A different second alarm never is tolerated. In real mode the records
-//! are read back after the run, so the window closes at the repeat instead
-//! (`answer_slack_us > 0`). An alarm may become visible before the event it is
+//! honest, but only one way: a store rebuilt from the outputs while the
+//! crossing's event was in the log and its first alarm was not yet does not
+//! know the alarm was published, and replaying the crossing's command
+//! publishes it again. So a repeat is tolerated only as far as it is
+//! explained: the k-th identical repeat needs k restores of the alarm's
+//! partition that read the events topic past the crossing event and the
+//! alarms topic no further than the first alarm (`Restore::read_to`, the same
+//! in both modes). A restore without `read_to` (an older history) explains a
+//! repeat if it falls after the crossing command's first invoke and no later
+//! than the first alarm in history order. A repeat after a rebuild that saw
+//! the first alarm (a design that forgets its published alarms, or ignores
+//! what it knows on a resubmission) is a violation at least once as well; a
+//! different second alarm never is tolerated. An alarm may become visible before the event it is
 //! about (one transaction, two topics), so an alarm ahead of its account's log
 //! waits for it; at the end of the run it is spurious.
 
 use super::id_map::CommandMap;
 use super::replay::{committed, crossed_downward, LogReplay};
 use super::{CheckConfig, Checker, Invariant, RecordRef, Violation};
-use crate::history::{CommittedRecord, HistoryEntry, Step};
+use crate::history::{CommittedRecord, HistoryEntry, ReadTo, Step};
 use marlow_model::{AccountId, Alarm, CommandId};
 use std::collections::BTreeMap;
 
@@ -36,8 +38,10 @@ struct SeenAlarm {
     alarm: Alarm,
     seq: u64,
     at_us: u64,
-    /// The alarms-topic partition it was committed on.
+    /// The topic, partition and offset it was committed at.
+    topic: String,
     partition: u32,
+    offset: u64,
     record: Option<RecordRef>,
 }
 
@@ -46,22 +50,40 @@ struct Crossing {
     balance_minor: i64,
     /// The command whose event crossed.
     command: CommandId,
+    /// The crossing event's topic and offset.
+    event_topic: String,
+    event_offset: u64,
 }
 
 /// The first alarm accepted for a crossing, and the repeats tolerated since.
 struct FirstAlarm {
     alarm: Alarm,
     seq: u64,
+    /// Its topic and offset.
+    topic: String,
+    offset: u64,
     repeats: u64,
+}
+
+/// What S7 keeps of a restore: when it happened and how far it read.
+struct SeenRestore {
+    seq: u64,
+    read_to: Vec<ReadTo>,
+}
+
+impl SeenRestore {
+    fn read_to(&self, topic: &str) -> u64 {
+        self.read_to
+            .iter()
+            .find(|read| read.topic == topic)
+            .map_or(0, |read| read.next_offset)
+    }
 }
 
 pub struct AlwaysOneAlarmPerCrossing {
     threshold_minor: i64,
     /// Whether an explained identical repeat is tolerated (see the header).
     at_least_once: bool,
-    /// Whether the window for a repeat's explanation closes at the repeat
-    /// (real mode's read-back) rather than at the first alarm.
-    read_back_after_run: bool,
     log: LogReplay,
     crossings: BTreeMap<(AccountId, u64), Crossing>,
     alarmed: BTreeMap<(AccountId, u64), FirstAlarm>,
@@ -69,8 +91,8 @@ pub struct AlwaysOneAlarmPerCrossing {
     early: BTreeMap<(AccountId, u64), Vec<SeenAlarm>>,
     /// At least once: the seq of each command's first invoke.
     first_invoke_seq: CommandMap<u64>,
-    /// At least once: the seqs of the restores of each partition, in order.
-    restore_seqs: BTreeMap<u32, Vec<u64>>,
+    /// At least once: the restores of each partition, in order.
+    restores: BTreeMap<u32, Vec<SeenRestore>>,
 }
 
 /// A bound on the restores remembered per partition: far more than any run
@@ -82,28 +104,17 @@ impl AlwaysOneAlarmPerCrossing {
         AlwaysOneAlarmPerCrossing {
             threshold_minor: config.alarm_threshold_minor,
             at_least_once: config.at_least_once,
-            read_back_after_run: config.answer_slack_us > 0,
             log: LogReplay::default(),
             crossings: BTreeMap::new(),
             alarmed: BTreeMap::new(),
             early: BTreeMap::new(),
             first_invoke_seq: CommandMap::default(),
-            restore_seqs: BTreeMap::new(),
+            restores: BTreeMap::new(),
         }
     }
 
-    /// How many restores of `partition` fall in `(after_seq, until_seq]`.
-    fn restores_between(&self, partition: u32, after_seq: u64, until_seq: u64) -> u64 {
-        let Some(seqs) = self.restore_seqs.get(&partition) else {
-            return 0;
-        };
-        let from = seqs.partition_point(|seq| *seq <= after_seq);
-        let to = seqs.partition_point(|seq| *seq <= until_seq);
-        to.saturating_sub(from) as u64
-    }
-
     /// Whether one more identical repeat of the alarm first committed as
-    /// `first` is explained by a replay after a rebuild (see the header).
+    /// `first` is explained by rebuilds that could not see it (see the header).
     fn repeat_explained(
         &self,
         crossing: &Crossing,
@@ -113,17 +124,23 @@ impl AlwaysOneAlarmPerCrossing {
         if !self.at_least_once {
             return false;
         }
+        let Some(restores) = self.restores.get(&repeat.partition) else {
+            return false;
+        };
         let invoked = self
             .first_invoke_seq
             .get(&crossing.command)
             .copied()
             .unwrap_or(0);
-        let until = if self.read_back_after_run {
-            repeat.seq
-        } else {
-            first.seq
-        };
-        self.restores_between(repeat.partition, invoked, until) > first.repeats
+        let explaining = restores.iter().filter(|restore| {
+            if restore.read_to.is_empty() {
+                return restore.seq > invoked && restore.seq <= first.seq;
+            }
+            let saw_the_event = restore.read_to(&crossing.event_topic) > crossing.event_offset;
+            let missed_the_alarm = restore.read_to(&first.topic) <= first.offset;
+            saw_the_event && missed_the_alarm
+        });
+        explaining.count() as u64 > first.repeats
     }
 
     fn judge(&mut self, seen: SeenAlarm) -> Option<Violation> {
@@ -149,6 +166,8 @@ impl AlwaysOneAlarmPerCrossing {
                     let first = FirstAlarm {
                         alarm: alarm.clone(),
                         seq: seen.seq,
+                        topic: seen.topic.clone(),
+                        offset: seen.offset,
                         repeats: 0,
                     };
                     self.alarmed.insert(key, first);
@@ -162,7 +181,7 @@ impl AlwaysOneAlarmPerCrossing {
                     }
                     let why = if self.at_least_once {
                         format!(
-                            " (at least once, {} repeat(s) are explained by a rebuild of partition {} before the first alarm was visible; this one is not)",
+                            " (at least once, {} repeat(s) are explained by a rebuild of partition {} that saw the crossing event but not the first alarm; this one is not)",
                             first.repeats, seen.partition
                         )
                     } else {
@@ -193,8 +212,10 @@ impl AlwaysOneAlarmPerCrossing {
                 self.first_invoke_seq
                     .get_or_insert_with(command.id, || entry.seq);
             }
-            Step::Restore { partition, .. } => {
-                let seqs = self.restore_seqs.entry(*partition).or_default();
+            Step::Restore {
+                partition, read_to, ..
+            } => {
+                let seqs = self.restores.entry(*partition).or_default();
                 if seqs.len() >= MAX_RESTORES_PER_PARTITION {
                     let message = format!(
                         "over {MAX_RESTORES_PER_PARTITION} restores of partition {partition}: the checker's bound"
@@ -206,8 +227,11 @@ impl AlwaysOneAlarmPerCrossing {
                         message,
                     ));
                 }
-                assert!(seqs.last().is_none_or(|last| *last < entry.seq));
-                seqs.push(entry.seq);
+                assert!(seqs.last().is_none_or(|last| last.seq < entry.seq));
+                seqs.push(SeenRestore {
+                    seq: entry.seq,
+                    read_to: read_to.clone(),
+                });
             }
             _ => {}
         }
@@ -226,8 +250,13 @@ impl Checker for AlwaysOneAlarmPerCrossing {
                 return Some(violation);
             }
         }
-        let partition = match &entry.step {
-            Step::Committed { partition, .. } => *partition,
+        let (topic, partition, offset) = match &entry.step {
+            Step::Committed {
+                topic,
+                partition,
+                offset,
+                ..
+            } => (topic, *partition, *offset),
             _ => return None,
         };
         match committed(entry)? {
@@ -243,6 +272,8 @@ impl Checker for AlwaysOneAlarmPerCrossing {
                     let crossing = Crossing {
                         balance_minor: applied.balance_after_minor,
                         command: event.command,
+                        event_topic: topic.clone(),
+                        event_offset: offset,
                     };
                     self.crossings.insert(key, crossing);
                 }
@@ -254,7 +285,9 @@ impl Checker for AlwaysOneAlarmPerCrossing {
                     alarm: alarm.clone(),
                     seq: entry.seq,
                     at_us: entry.at_us,
+                    topic: topic.clone(),
                     partition,
+                    offset,
                     record: RecordRef::of(entry),
                 };
                 let reached = self
@@ -283,6 +316,7 @@ impl Checker for AlwaysOneAlarmPerCrossing {
 mod tests {
     use super::*;
     use crate::check::testkit::Story;
+    use crate::history::Step;
     use marlow_model::EventBody;
 
     fn run(story: &Story) -> Option<Violation> {
@@ -419,6 +453,63 @@ mod tests {
             (violation.account, violation.version),
             (Some(AccountId(7)), Some(3))
         );
+    }
+
+    /// The offset a record of (topic, partition) of `seq` was committed at.
+    fn offset_of(story: &Story, seq: u64) -> u64 {
+        match &story.entries()[seq as usize].step {
+            Step::Committed { offset, .. } => *offset,
+            other => panic!("not a committed record: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn at_least_once_a_restore_explains_a_repeat_by_what_it_read_in_any_order() {
+        // Real mode's shape: the read-back puts the restore before every
+        // committed record, so history order says nothing; how far it read
+        // does. A rebuild that read the crossing event but not the alarm
+        // explains one repeat.
+        let mut story = Story::new();
+        story.open(1, 7, 70, 5_000);
+        let withdraw = story.withdraw_command(1, 7, 70, 4_500);
+        story.invoke(&withdraw);
+        let restore_seq = story.next_seq();
+        story.restore_read_to(vec![], &[]); // placeholder, replaced below
+        let event_seq = story.commit_event(&Story::event(
+            &withdraw,
+            3,
+            EventBody::Withdrawn {
+                amount_minor: 4_500,
+            },
+        ));
+        let first_alarm = story.commit_alarm(7, 3, 500);
+        story.commit_alarm(7, 3, 500);
+        let event_offset = offset_of(&story, event_seq);
+        let alarm_offset = offset_of(&story, first_alarm);
+        let with_restore = |read_to: &[(&str, u64)]| {
+            let mut entries = story.entries().to_vec();
+            let mut rebuilt = Story::new();
+            rebuilt.restore_read_to(vec![], read_to);
+            let mut restore = rebuilt.entries()[0].clone();
+            restore.seq = restore_seq;
+            restore.at_us = entries[restore_seq as usize].at_us;
+            if let Step::Restore { partition, .. } = &mut restore.step {
+                *partition = story.partition_of(AccountId(7));
+            }
+            entries[restore_seq as usize] = restore;
+            let mut checker = AlwaysOneAlarmPerCrossing::new(&at_least_once());
+            let found = entries.iter().find_map(|entry| checker.observe(entry));
+            found.or_else(|| checker.finish(story.now_us()))
+        };
+        // Saw the event, not the alarm: explained.
+        let saw_event = [("events", event_offset + 1), ("alarms", alarm_offset)];
+        assert_eq!(with_restore(&saw_event), None);
+        // Saw the alarm too (a design that forgot it): not explained.
+        let saw_alarm = [("events", event_offset + 1), ("alarms", alarm_offset + 1)];
+        assert!(with_restore(&saw_alarm).is_some());
+        // Saw neither (a restore at startup): not explained either.
+        let saw_nothing = [("events", 0), ("alarms", 0)];
+        assert!(with_restore(&saw_nothing).is_some());
     }
 
     #[test]

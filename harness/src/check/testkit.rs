@@ -416,8 +416,15 @@ impl Story {
 
     // ----- runtime steps -----
 
-    /// A restore of the given accounts' states on the account's partition.
+    /// A restore of the given accounts' states on the account's partition,
+    /// without `read_to` (as an older history has it).
     pub fn restore(&mut self, accounts: Vec<Account>) -> u64 {
+        self.restore_read_to(accounts, &[])
+    }
+
+    /// A restore like `restore` that says how far it read each source
+    /// (topic, offset after the last record read).
+    pub fn restore_read_to(&mut self, accounts: Vec<Account>, read_to: &[(&str, u64)]) -> u64 {
         let partition = accounts
             .first()
             .map(|account| self.partition_of(account.id))
@@ -428,6 +435,13 @@ impl Story {
             partition,
             records_replayed: accounts.iter().map(|account| account.version).sum(),
             accounts,
+            read_to: read_to
+                .iter()
+                .map(|(topic, next_offset)| crate::history::ReadTo {
+                    topic: (*topic).to_string(),
+                    next_offset: *next_offset,
+                })
+                .collect(),
         })
     }
 

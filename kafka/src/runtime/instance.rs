@@ -574,6 +574,14 @@ impl Instance {
                 if let Some(error) = failed {
                     return Err(RealError::Delivery(error));
                 }
+                // A flush that ran out of time is not durable: the next wave must
+                // not go out ahead of this one.
+                let in_flight = producer.in_flight_count();
+                if in_flight > 0 {
+                    return Err(RealError::Delivery(format!(
+                        "{in_flight} records still in flight after the flush"
+                    )));
+                }
             }
         }
         batch.produced();

@@ -280,6 +280,13 @@ pub fn real_check_config(scenario: &Scenario) -> CheckConfig {
 /// Both designs run under both processing guarantees; what real mode cannot do yet is
 /// reported per fault (`unrealized_faults`), not refused here.
 fn check_supported(scenario: &Scenario) -> Result<(), RealError> {
+    if let Some(bug) = scenario.design.planted_bug {
+        // A planted bug exists to show the harness catches it in the simulator;
+        // on a real cluster it would be a broken processor reported as "hardened".
+        return Err(RealError::Unsupported(format!(
+            "design.planted_bug = \"{bug}\" is for the simulator's self-test only, not for a real cluster"
+        )));
+    }
     let partitions = scenario.cluster.partitions_of(topics::COMMANDS);
     let design = scenario.design_config();
     // Range assignment gives partition p of every input topic to one instance, so a task
@@ -615,12 +622,23 @@ fn run_created(
 
 #[cfg(test)]
 mod tests {
-    use super::real_check_config;
+    use super::{check_supported, real_check_config};
     use marlow_harness::check::testkit::Story;
     use marlow_harness::check::{check_history, Invariant};
     use marlow_harness::history::Step;
     use marlow_model::EventBody;
     use marlow_scenarios::Scenario;
+
+    /// A planted bug is the simulator's self-test: a real or soak run refuses it
+    /// rather than report a broken processor as "hardened".
+    #[test]
+    fn a_planted_bug_is_refused_on_a_real_cluster() {
+        let mut scenario = Scenario::load_named("baseline").expect("shipped");
+        assert!(check_supported(&scenario).is_ok());
+        scenario.design.planted_bug = Some(marlow_model::task::planted::PlantedBug::NoDedup);
+        let error = check_supported(&scenario).expect_err("refused");
+        assert!(error.to_string().contains("design.planted_bug"), "{error}");
+    }
 
     /// Account 1 crosses the alarm threshold downward; its alarm is read back a minute
     /// after its event (as an hour's read-back reads the alarms topic last), or never.

@@ -200,6 +200,7 @@ mod tests {
             partition,
             records_replayed: 0,
             accounts,
+            read_to: Vec::new(),
         }
     }
 

@@ -52,8 +52,8 @@ pub enum PlantedBug {
     /// accepted command without its alarm, so an alarm lost in a crash between
     /// the event and the alarm is never published by the replay.
     RebuildForgetsPendingAlarm,
-    /// A withdrawal is checked against the balance before the previous
-    /// command of the same batch on the account (a stale read of the store).
+    /// A withdrawal is checked against the balance the account had before its
+    /// previous command (a stale read of the store: a cache one write behind).
     WithdrawalChecksStaleBalance,
     /// At least once, the events are sent with the answers instead of being
     /// flushed first, so a crash mid-flush can leave a client told
