@@ -194,12 +194,17 @@ impl WorkloadPlan {
     }
 }
 
-/// A zero, negative or oversized amount on a deposit or a withdrawal.
+/// A zero, negative or oversized amount on a deposit or a withdrawal, or an
+/// amount exactly at the limit: the largest one allowed, or the smallest one
+/// refused (so an off-by-one in the limit is seen, not only amounts far past
+/// it).
 fn bad_amount(rng: &mut SimRng) -> CommandKind {
-    let amount_minor = match rng.random_range(0..3) {
+    let amount_minor = match rng.random_range(0..5) {
         0 => 0,
         1 => -(rng.random_range(1..=10_000)),
-        _ => MAX_AMOUNT_MINOR + rng.random_range(1..=1_000),
+        2 => MAX_AMOUNT_MINOR + rng.random_range(1..=1_000),
+        3 => MAX_AMOUNT_MINOR + 1,
+        _ => MAX_AMOUNT_MINOR,
     };
     if rng.random_bool(0.5) {
         CommandKind::Deposit { amount_minor }

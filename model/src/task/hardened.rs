@@ -249,7 +249,7 @@ impl StreamTask for HardenedTask {
                 }
                 // Off only for the planted bug that is an overdraft, so the
                 // checkers (S1), not this assertion, must catch it.
-                if !stale_check {
+                if !self.planted(PlantedBug::WithdrawalChecksStaleBalance) {
                     assert!(after.balance_minor >= 0, "decide let an overdraft through");
                 }
                 let owners_changed = matches!(
