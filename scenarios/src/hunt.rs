@@ -514,6 +514,33 @@ mod tests {
         );
     }
 
+    /// A hardened at-least-once draw cuts its pauses below the session (no
+    /// zombie to report as a bug); exactly once, or on the seed design, the
+    /// pauses stay as the file has them.
+    #[test]
+    fn at_least_once_pauses_stay_below_the_session_on_the_hardened_design() {
+        let hunt = |at_least_once: f64| Hunt {
+            at_least_once_probability: Some(at_least_once),
+            session_timeout_ms: Some(MinMax::new(600, 600)),
+            ..Hunt::default()
+        };
+        let mut scenario = hunting(hunt(1.0));
+        scenario.faults.instance_pause_ms = MinMax::new(50, 2_000);
+        let (drawn, options) = Hunt::draw(&scenario, || 0.5);
+        assert_eq!(drawn.faults.instance_pause_ms, MinMax::new(50, 400));
+        assert!(options
+            .iter()
+            .any(|(name, value)| name == "instance_pause_ms" && value == "50..=400"));
+        let mut exactly_once = hunting(hunt(0.0));
+        exactly_once.faults.instance_pause_ms = MinMax::new(50, 2_000);
+        let (drawn, _) = Hunt::draw(&exactly_once, || 0.5);
+        assert_eq!(drawn.faults.instance_pause_ms, MinMax::new(50, 2_000));
+        let mut seed = hunting(hunt(1.0)).with_design(DesignKind::Seed);
+        seed.faults.instance_pause_ms = MinMax::new(50, 2_000);
+        let (drawn, _) = Hunt::draw(&seed, || 0.5);
+        assert_eq!(drawn.faults.instance_pause_ms, MinMax::new(50, 2_000));
+    }
+
     #[test]
     fn a_mix_that_draws_all_zero_deposits_and_relations_are_kept() {
         let scenario = hunting(Hunt {
