@@ -324,7 +324,15 @@ mod tests {
 
     /// A hardened host (exactly-once: it writes a changelog) with partition 0's store.
     fn host() -> TaskHost {
-        let mut host = TaskHost::new(&DesignConfig::Hardened(HardenedConfig::default()), true);
+        host_under(true)
+    }
+
+    /// A hardened host under the given guarantee, with partition 0's store.
+    fn host_under(exactly_once: bool) -> TaskHost {
+        let mut host = TaskHost::new(
+            &DesignConfig::Hardened(HardenedConfig::default()),
+            exactly_once,
+        );
         let restore = host.begin_restore((0, 0));
         host.finish_restore(restore, 0);
         host
@@ -379,6 +387,45 @@ mod tests {
         let committed = batch.committed();
         assert_eq!(committed.get(&(topics::COMMANDS, 0)), Some(&8));
         assert_eq!(batch.stage(), Stage::Committed);
+    }
+
+    /// At least once the events go out in a wave of their own, before the
+    /// outcome; exactly once everything is one wave.
+    #[test]
+    fn at_least_once_the_events_are_a_wave_before_the_answers() {
+        let topics_of = |wave: &Vec<Produce<'_>>| -> Vec<&'static str> {
+            wave.iter()
+                .map(|p| match p.to {
+                    Destination::Output(topic) => topic,
+                    Destination::Changelog { .. } => "changelog",
+                })
+                .collect()
+        };
+        let mut host = host_under(false);
+        let mut batch = TestBatch::new(false);
+        open(&mut host, &mut batch, 0);
+        let waves = batch.waves(&host);
+        assert_eq!(
+            waves.len(),
+            2,
+            "{:?}",
+            waves.iter().map(topics_of).collect::<Vec<_>>()
+        );
+        assert_eq!(topics_of(&waves[0]), [topics::EVENTS, topics::EVENTS]);
+        assert_eq!(topics_of(&waves[1]), [topics::OUTCOMES]);
+        let all: usize = waves.iter().map(Vec::len).sum();
+        assert_eq!(
+            all,
+            batch.to_produce(&host).count(),
+            "nothing lost or doubled"
+        );
+
+        let mut host = host_under(true);
+        let mut batch = TestBatch::new(true);
+        open(&mut host, &mut batch, 0);
+        let waves = batch.waves(&host);
+        assert_eq!(waves.len(), 1);
+        assert_eq!(waves[0].len(), batch.to_produce(&host).count());
     }
 
     #[test]

@@ -212,3 +212,54 @@ fn bad_amount(rng: &mut SimRng) -> CommandKind {
         CommandKind::Withdraw { amount_minor }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SeedStreams;
+    use marlow_scenarios::MinMax;
+
+    /// With a step, every amount and opening deposit is a whole multiple of
+    /// it within its range; with the default step of 1, the draws are the
+    /// ones a scenario without the knob always made.
+    #[test]
+    fn stepped_amounts_are_multiples_of_the_step_within_the_range() {
+        let workload = Workload {
+            amount_minor: MinMax::new(700, 2_100),
+            initial_deposit_minor: MinMax::new(0, 4_000),
+            amount_step_minor: 500,
+            ..Workload::default()
+        };
+        let plan = WorkloadPlan::new(&workload);
+        let mut rng = SeedStreams::new(3).stream("client/0");
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..500 {
+            let amount = plan.amount(&mut rng);
+            assert_eq!(amount % 500, 0, "{amount}");
+            assert!((1_000..=2_000).contains(&amount), "{amount}");
+            seen.insert(amount);
+            let setup = plan.setup_commands(AccountId(0), &mut rng);
+            let CommandKind::Open {
+                initial_deposit_minor,
+            } = setup[0].1
+            else {
+                panic!("setup opens first: {setup:?}");
+            };
+            assert_eq!(initial_deposit_minor % 500, 0);
+            assert!((0..=4_000).contains(&initial_deposit_minor));
+        }
+        assert_eq!(seen.len(), 3, "1000, 1500 and 2000 all drawn: {seen:?}");
+
+        let unstepped = Workload {
+            amount_step_minor: 1,
+            ..workload
+        };
+        let plan = WorkloadPlan::new(&unstepped);
+        let mut a = SeedStreams::new(3).stream("client/0");
+        let mut b = SeedStreams::new(3).stream("client/0");
+        for _ in 0..100 {
+            let expected = uniform_inclusive(&mut b, 700, 2_100) as i64;
+            assert_eq!(plan.amount(&mut a), expected);
+        }
+    }
+}

@@ -212,12 +212,19 @@ fn noida_never_drops_a_crashed_member_and_the_run_names_the_stalled_group() {
             .iter()
             .filter(|e| matches!(e.step, Step::InputConsumed { .. }))
             .count();
-        assert!(consumed > 0, "the stalled partitions are in the history");
         let stall = report.stall.as_ref().expect("a stall report");
         // Not asserted: that the group is still behind at the end. On a loaded
         // machine it can recover just after the liveness bound, so the end's
         // report shows it caught up while L1 stands (seen once in a full test
-        // run); the report at the heal above shows the stall either way.
+        // run); the report at the heal above shows the stall either way. Then
+        // no partition is left behind at the end, and none is in the history
+        // (seen once more, 2026-12-06): the history names what the end's report
+        // still finds behind, and only that.
+        assert_eq!(
+            consumed,
+            stall.lagging.len(),
+            "the partitions behind at the end are in the history: {stall}"
+        );
         let text = stall.to_string();
         println!("at the end:\n{text}");
         assert!(text.contains(&stall.group), "{text}");

@@ -317,6 +317,7 @@ mod tests {
     use super::*;
     use crate::check::testkit::Story;
     use crate::history::Step;
+    use marlow_model::Account;
     use marlow_model::EventBody;
 
     fn run(story: &Story) -> Option<Violation> {
@@ -455,61 +456,46 @@ mod tests {
         );
     }
 
-    /// The offset a record of (topic, partition) of `seq` was committed at.
-    fn offset_of(story: &Story, seq: u64) -> u64 {
-        match &story.entries()[seq as usize].step {
-            Step::Committed { offset, .. } => *offset,
-            other => panic!("not a committed record: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn at_least_once_a_restore_explains_a_repeat_by_what_it_read_in_any_order() {
-        // Real mode's shape: the read-back puts the restore before every
-        // committed record, so history order says nothing; how far it read
-        // does. A rebuild that read the crossing event but not the alarm
-        // explains one repeat.
+    /// Real mode's shape: the read-back puts a restore before every committed
+    /// record, so history order says nothing; how far it read does. The
+    /// crossing's event and alarms are the story's first records on their
+    /// partitions after the open (events at offsets 0-1, the crossing at 2;
+    /// the first alarm at 0).
+    fn read_back_story(read_to: &[(&str, u64)]) -> Story {
         let mut story = Story::new();
-        story.open(1, 7, 70, 5_000);
+        let open = story.open_command(1, 7, 70, 5_000);
         let withdraw = story.withdraw_command(1, 7, 70, 4_500);
+        story.invoke(&open);
         story.invoke(&withdraw);
-        let restore_seq = story.next_seq();
-        story.restore_read_to(vec![], &[]); // placeholder, replaced below
-        let event_seq = story.commit_event(&Story::event(
+        story.restore_read_to(vec![Account::empty(AccountId(7))], read_to);
+        story.commit_decision(&open);
+        let event = Story::event(
             &withdraw,
             3,
             EventBody::Withdrawn {
                 amount_minor: 4_500,
             },
-        ));
+        );
+        let event_seq = story.commit_event(&event);
         let first_alarm = story.commit_alarm(7, 3, 500);
         story.commit_alarm(7, 3, 500);
-        let event_offset = offset_of(&story, event_seq);
-        let alarm_offset = offset_of(&story, first_alarm);
-        let with_restore = |read_to: &[(&str, u64)]| {
-            let mut entries = story.entries().to_vec();
-            let mut rebuilt = Story::new();
-            rebuilt.restore_read_to(vec![], read_to);
-            let mut restore = rebuilt.entries()[0].clone();
-            restore.seq = restore_seq;
-            restore.at_us = entries[restore_seq as usize].at_us;
-            if let Step::Restore { partition, .. } = &mut restore.step {
-                *partition = story.partition_of(AccountId(7));
-            }
-            entries[restore_seq as usize] = restore;
-            let mut checker = AlwaysOneAlarmPerCrossing::new(&at_least_once());
-            let found = entries.iter().find_map(|entry| checker.observe(entry));
-            found.or_else(|| checker.finish(story.now_us()))
+        let offset = |seq: u64| match &story.entries()[seq as usize].step {
+            Step::Committed { offset, .. } => *offset,
+            other => panic!("not a committed record: {other:?}"),
         };
-        // Saw the event, not the alarm: explained.
-        let saw_event = [("events", event_offset + 1), ("alarms", alarm_offset)];
-        assert_eq!(with_restore(&saw_event), None);
+        assert_eq!((offset(event_seq), offset(first_alarm)), (2, 0));
+        story
+    }
+
+    #[test]
+    fn at_least_once_a_restore_explains_a_repeat_by_what_it_read_in_any_order() {
+        let judge = |read_to: &[(&str, u64)]| run_with(&read_back_story(read_to), &at_least_once());
+        // Saw the crossing event, not the alarm: explained.
+        assert_eq!(judge(&[("events", 3), ("alarms", 0)]), None);
         // Saw the alarm too (a design that forgot it): not explained.
-        let saw_alarm = [("events", event_offset + 1), ("alarms", alarm_offset + 1)];
-        assert!(with_restore(&saw_alarm).is_some());
+        assert!(judge(&[("events", 3), ("alarms", 1)]).is_some());
         // Saw neither (a restore at startup): not explained either.
-        let saw_nothing = [("events", 0), ("alarms", 0)];
-        assert!(with_restore(&saw_nothing).is_some());
+        assert!(judge(&[("events", 0), ("alarms", 0)]).is_some());
     }
 
     #[test]
