@@ -12,6 +12,7 @@ macro_rules! out {
     }};
 }
 
+mod app;
 mod bench;
 mod check;
 mod commands;
@@ -68,6 +69,10 @@ enum Command {
     /// Keep a scenario's workload running against a real cluster, with live progress and
     /// periodic checks; Ctrl-C stops cleanly and still reports.
     Soak(soak::SoakArgs),
+    /// Run one app instance of a real run or soak as its own process (what
+    /// `--processes` starts per instance; also for running a processor by hand next to a
+    /// soak). SIGTERM leaves the group cleanly.
+    App(app::AppArgs),
     /// Audit, offline, the topics of a run kept with `real --keep` or `soak --keep`.
     ///
     /// Reads them back read_committed, merges the client history the run stored in
@@ -102,6 +107,7 @@ fn main() -> ExitCode {
         Command::Real(args) => real::real(args),
         Command::Soak(args) => soak::soak(args),
         Command::Check(args) => check::check(args),
+        Command::App(args) => app::app(args),
         Command::Bench(args) => bench::bench(args),
         Command::BenchChild(args) => bench::child(args),
     };

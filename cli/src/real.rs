@@ -81,6 +81,11 @@ pub struct RunTargetArgs {
     /// MARLOW_DOWNTIME_MS; its exit code and duration go into the history and the report.
     #[arg(long = "fault-hook", value_name = "FAULT=COMMAND", value_parser = FaultHook::parse)]
     pub fault_hooks: Vec<FaultHook>,
+    /// Run each app instance as its own `marlow app` process instead of a thread: a crash
+    /// is SIGKILL, a restart a new process, a clean stop SIGTERM, a pause SIGSTOP. The
+    /// children die with this process.
+    #[arg(long)]
+    pub processes: bool,
     /// Write an SVG of the client answers per second, with each fault and its recovery
     /// (the time to the first answer after it), to FILE.
     #[arg(long, value_name = "FILE.svg")]
@@ -146,6 +151,13 @@ impl RunTargetArgs {
             client_settings: settings.clone(),
             max_safety_ms: None,
             fault_hooks,
+            app_program: match self.processes {
+                true => Some(std::env::current_exe().map_err(|error| {
+                    eprintln!("error: --processes: cannot find the marlow executable: {error}");
+                    EXIT_INTERNAL
+                })?),
+                false => None,
+            },
         };
         Ok(Target {
             scenario,

@@ -153,6 +153,7 @@ fn a_run_kept_without_client_history_is_audited_on_what_its_topics_prove() {
         client_settings: Vec::new(),
         max_safety_ms: Some(10_000),
         fault_hooks: Vec::new(),
+        app_program: None,
     };
     let report = run_real(&scenario, &noida.under_test(), &options).expect("real run");
     assert!(report.passed());

@@ -118,6 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 client_settings: Vec::new(),
                 max_safety_ms: Some(3_000),
                 fault_hooks: Vec::new(),
+                app_program: None,
             };
             let watch = Stopwatch::start();
             let report = run_real(&scenario, &noida.under_test(), &options)?;

@@ -56,6 +56,7 @@ fn a_broker_restart_on_noida_is_made_ridden_out_and_judged() {
         client_settings: Vec::new(),
         max_safety_ms: None,
         fault_hooks: vec![hook],
+        app_program: None,
     };
     let watch = Stopwatch::start();
     let report =

@@ -46,6 +46,7 @@ fn run(test: &str, scenario: &Scenario, broker: &BrokerUnderTest, run_id: &str) 
         client_settings: Vec::new(),
         max_safety_ms: None,
         fault_hooks: Vec::new(),
+        app_program: None,
     };
     let watch = Stopwatch::start();
     let report = run_real(scenario, broker, &options).expect("real run");

@@ -27,6 +27,7 @@ fn run_on_noida(test: &str, toml: &str, run_id: &str) -> Option<RealReport> {
         client_settings: Vec::new(),
         max_safety_ms: Some(10_000),
         fault_hooks: Vec::new(),
+        app_program: None,
     };
     let watch = Stopwatch::start();
     let report = run_real(&scenario, &noida.under_test(), &options).expect("real run");
@@ -135,6 +136,7 @@ fn tiny_hardened_run_passes_on_the_mock_cluster() {
         client_settings: vec![("client.rack".into(), "marlow-test".into())],
         max_safety_ms: Some(10_000),
         fault_hooks: Vec::new(),
+        app_program: None,
     };
     let watch = Stopwatch::start();
     let report = run_real(&scenario, &broker, &options).expect("real run");

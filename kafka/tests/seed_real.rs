@@ -45,6 +45,7 @@ fn runs_until_w3(test: &str, scenario: &Scenario, seeds: &[u64]) -> Option<Vec<V
             client_settings: Vec::new(),
             max_safety_ms: Some(3_000),
             fault_hooks: Vec::new(),
+            app_program: None,
         };
         let watch = Stopwatch::start();
         let report = run_real(scenario, &noida.under_test(), &options).expect("real run");
@@ -125,6 +126,7 @@ fn hardened_at_least_once_stays_safe_through_a_crash_on_the_mock_cluster() {
         client_settings: Vec::new(),
         max_safety_ms: Some(2_000),
         fault_hooks: Vec::new(),
+        app_program: None,
     };
     let watch = Stopwatch::start();
     let report = run_real(&scenario, &mock, &options).expect("real run");

@@ -28,6 +28,7 @@ fn options(run_id: &str) -> RealOptions {
         client_settings: Vec::new(),
         max_safety_ms: None,
         fault_hooks: Vec::new(),
+        app_program: None,
     }
 }
 

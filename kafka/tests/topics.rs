@@ -207,6 +207,7 @@ fn a_full_real_run_leaves_unrelated_topics_untouched_and_none_of_its_own() {
         client_settings: Vec::new(),
         max_safety_ms: Some(10_000),
         fault_hooks: Vec::new(),
+        app_program: None,
     };
     let report = run_real(&scenario, &noida.under_test(), &options).expect("real run");
     assert!(report.passed(), "violations: {:?}", report.violations);

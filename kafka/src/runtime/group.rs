@@ -15,16 +15,19 @@ use marlow_scenarios::{ProcessingGuarantee, Scenario};
 
 use super::capture::Recorder;
 use super::instance::{
-    Assignments, Instance, InstanceControl, InstanceEnd, InstanceStats, MIN_SESSION_TIMEOUT_MS,
+    Instance, InstanceControl, InstanceEnd, InstanceStats, MIN_SESSION_TIMEOUT_MS,
     MIN_TRANSACTION_TIMEOUT_MS,
 };
+use super::process::AppProcesses;
+use super::reports::{Assignments, Reports};
 use super::{ClientSettings, RealError};
 use crate::client::POLL_STEP_MS;
 use crate::deadline::Deadline;
 use crate::topics::RunNamespace;
 
-/// What every instance of the run shares, to start more of them.
-struct Template {
+/// What every instance of the run shares, to start more of them (threads here, or
+/// `marlow app` processes, which build the same from their arguments).
+pub(super) struct Template {
     ns: RunNamespace,
     settings: ClientSettings,
     design: DesignConfig,
@@ -32,8 +35,59 @@ struct Template {
     max_poll_records: usize,
     session_timeout_ms: u64,
     transaction_timeout_ms: u64,
-    recorder: Arc<Recorder>,
     stop_all: Arc<AtomicBool>,
+}
+
+impl Template {
+    pub(super) fn new(
+        scenario: &Scenario,
+        ns: &RunNamespace,
+        settings: &ClientSettings,
+        design: &DesignConfig,
+        stop_all: Arc<AtomicBool>,
+    ) -> Template {
+        let cluster = &scenario.cluster;
+        Template {
+            ns: ns.clone(),
+            settings: settings.clone(),
+            design: design.clone(),
+            exactly_once: cluster.processing_guarantee == ProcessingGuarantee::ExactlyOnce,
+            max_poll_records: cluster.max_poll_records.max(1) as usize,
+            session_timeout_ms: cluster.session_timeout_ms.max(MIN_SESSION_TIMEOUT_MS),
+            transaction_timeout_ms: cluster
+                .transaction_timeout_ms
+                .max(MIN_TRANSACTION_TIMEOUT_MS),
+            stop_all,
+        }
+    }
+
+    pub(super) fn member_name(&self, index: u32, incarnation: u32) -> String {
+        super::instance::member_name(&self.ns, index, incarnation)
+    }
+
+    /// Instance `index`'s incarnation `incarnation`, reporting to `reports`.
+    pub(super) fn instance(
+        &self,
+        index: u32,
+        incarnation: u32,
+        reports: Reports,
+        control: Arc<InstanceControl>,
+    ) -> Instance {
+        Instance {
+            index,
+            incarnation,
+            ns: self.ns.clone(),
+            settings: self.settings.clone(),
+            design: self.design.clone(),
+            exactly_once: self.exactly_once,
+            max_poll_records: self.max_poll_records,
+            session_timeout_ms: self.session_timeout_ms,
+            transaction_timeout_ms: self.transaction_timeout_ms,
+            reports,
+            stop_all: Arc::clone(&self.stop_all),
+            control,
+        }
+    }
 }
 
 /// One started incarnation of an instance.
@@ -71,6 +125,9 @@ pub struct CrashedMember {
 /// newest incarnation of instance `i`, `ended` the incarnations replaced by a restart.
 pub struct Group {
     template: Template,
+    recorder: Arc<Recorder>,
+    /// Set for `--processes`: each instance is a `marlow app` child process.
+    processes: Option<AppProcesses>,
     instances: Vec<Running>,
     ended: Mutex<Vec<InstanceStats>>,
     crashed: Vec<CrashedMember>,
@@ -78,6 +135,8 @@ pub struct Group {
 }
 
 impl Group {
+    /// Starts the scenario's instances: threads, or with `processes` one `marlow app`
+    /// process each.
     pub fn start(
         scenario: &Scenario,
         ns: &RunNamespace,
@@ -85,29 +144,18 @@ impl Group {
         design: &DesignConfig,
         recorder: Arc<Recorder>,
         stop_all: Arc<AtomicBool>,
+        processes: Option<AppProcesses>,
     ) -> Result<Group, RealError> {
-        let cluster = &scenario.cluster;
-        let template = Template {
-            ns: ns.clone(),
-            settings: settings.clone(),
-            design: design.clone(),
-            exactly_once: cluster.processing_guarantee == ProcessingGuarantee::ExactlyOnce,
-            max_poll_records: cluster.max_poll_records.max(1) as usize,
-            session_timeout_ms: cluster.session_timeout_ms.max(MIN_SESSION_TIMEOUT_MS),
-            transaction_timeout_ms: cluster
-                .transaction_timeout_ms
-                .max(MIN_TRANSACTION_TIMEOUT_MS),
-            recorder,
-            stop_all,
-        };
         let mut group = Group {
-            template,
+            template: Template::new(scenario, ns, settings, design, stop_all),
+            recorder,
+            processes,
             instances: Vec::new(),
             ended: Mutex::new(Vec::new()),
             crashed: Vec::new(),
             assignments: Assignments::default(),
         };
-        group.scale_out(cluster.app_instances)?;
+        group.scale_out(scenario.cluster.app_instances)?;
         Ok(group)
     }
 
@@ -122,28 +170,31 @@ impl Group {
     }
 
     fn launch(&self, index: u32, incarnation: u32) -> Result<Running, RealError> {
-        let t = &self.template;
         let control = Arc::new(InstanceControl::default());
-        let instance = Instance {
-            index,
-            incarnation,
-            ns: t.ns.clone(),
-            settings: t.settings.clone(),
-            design: t.design.clone(),
-            exactly_once: t.exactly_once,
-            max_poll_records: t.max_poll_records,
-            session_timeout_ms: t.session_timeout_ms,
-            transaction_timeout_ms: t.transaction_timeout_ms,
-            recorder: Arc::clone(&t.recorder),
-            stop_all: Arc::clone(&t.stop_all),
-            control: Arc::clone(&control),
-            assignments: Arc::clone(&self.assignments),
+        let member = self.template.member_name(index, incarnation);
+        let handle = match &self.processes {
+            Some(processes) => processes.launch(
+                index,
+                incarnation,
+                Arc::clone(&control),
+                Arc::clone(&self.template.stop_all),
+                Arc::clone(&self.recorder),
+                Arc::clone(&self.assignments),
+            )?,
+            None => {
+                let reports = Reports::Shared {
+                    recorder: Arc::clone(&self.recorder),
+                    assignments: Arc::clone(&self.assignments),
+                };
+                let instance =
+                    self.template
+                        .instance(index, incarnation, reports, Arc::clone(&control));
+                // Real mode is not simulated code: its instances are real threads.
+                std::thread::Builder::new()
+                    .name(format!("app-{index}.{incarnation}"))
+                    .spawn(move || instance.run())?
+            }
         };
-        let member = instance.member_name();
-        // Real mode is not simulated code: its instances are real threads.
-        let handle = std::thread::Builder::new()
-            .name(format!("app-{index}.{incarnation}"))
-            .spawn(move || instance.run())?;
         Ok(Running {
             index,
             incarnation,
@@ -180,7 +231,7 @@ impl Group {
     /// Crashes instance `index`: it ends at once, its transaction open, still a member as
     /// far as the broker knows. False if there is no such running instance.
     pub fn crash_instance(&mut self, index: u32) -> bool {
-        let now_us = self.template.recorder.now_us();
+        let now_us = self.recorder.now_us();
         let owned = self
             .assignments
             .lock()
@@ -236,7 +287,7 @@ impl Group {
     /// resumed). False if there is no such running instance.
     pub fn pause_instance(&self, index: u32, until_us: u64) -> bool {
         self.running(index).is_some_and(|r| {
-            let now_us = self.template.recorder.now_us();
+            let now_us = self.recorder.now_us();
             r.control.paused_since_us.store(now_us, Ordering::SeqCst);
             r.control.paused_until_us.store(until_us, Ordering::SeqCst);
             true
@@ -245,7 +296,7 @@ impl Group {
 
     /// Ends a pause now. False if instance `index` was not paused.
     pub fn resume_instance(&self, index: u32) -> bool {
-        let now_us = self.template.recorder.now_us();
+        let now_us = self.recorder.now_us();
         self.instances
             .get(index as usize)
             .is_some_and(|r| r.control.paused_until_us.swap(0, Ordering::SeqCst) > now_us)

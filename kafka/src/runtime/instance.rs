@@ -17,9 +17,9 @@
 //! when a static member is closed); a pause stops polling and holds an open transaction, so
 //! a pause past `max.poll.interval.ms` returns as a zombie that the broker must fence.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use marlow_model::task::{topics, InputRecord};
@@ -32,8 +32,9 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::{ClientContext, Offset};
+use serde::{Deserialize, Serialize};
 
-use super::capture::Recorder;
+use super::reports::Reports;
 use super::tasks::{InputPartition, RestoreContext, Tasks};
 use super::{ClientSettings, RealError};
 use crate::client::{
@@ -66,6 +67,19 @@ pub(super) fn group_id(ns: &RunNamespace) -> String {
     format!("{}app", ns.prefix())
 }
 
+/// An incarnation's `client.id`: the instance and how many times it was restarted.
+pub(super) fn member_name(ns: &RunNamespace, index: u32, incarnation: u32) -> String {
+    format!("{}app-{index}.{incarnation}", ns.prefix())
+}
+
+/// An instance's static `group.instance.id`, the same for every incarnation, as a
+/// deployment with static membership keeps one per pod: a restart takes over the
+/// crashed member's place at once instead of waiting for the broker to drop it (noida-db
+/// never does, CI.md). Static membership also means a crash sends no LeaveGroup.
+pub(super) fn group_instance_id(ns: &RunNamespace, index: u32) -> String {
+    format!("{}app-{index}", ns.prefix())
+}
+
 /// How the run steers one instance from outside its thread.
 #[derive(Debug, Default)]
 pub struct InstanceControl {
@@ -83,7 +97,7 @@ pub struct InstanceControl {
 
 impl InstanceControl {
     /// Paused, at a point with a transaction open.
-    fn paused(&self, now_us: u64) -> bool {
+    pub(super) fn paused(&self, now_us: u64) -> bool {
         now_us < self.paused_until_us.load(Ordering::SeqCst)
     }
 
@@ -98,7 +112,8 @@ impl InstanceControl {
 }
 
 /// Why an instance thread ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum InstanceEnd {
     /// It left the group (a clean stop, or the end of the run).
     #[default]
@@ -110,7 +125,7 @@ pub enum InstanceEnd {
 }
 
 /// What one instance did, for the report.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceStats {
     pub index: u32,
     /// 0 for the first start, then one more per restart.
@@ -165,9 +180,6 @@ struct Polled {
     value: Option<Vec<u8>>,
 }
 
-/// Which commands partitions each instance owns now, for the start-up wait.
-pub(super) type Assignments = Arc<Mutex<BTreeMap<u32, BTreeSet<i32>>>>;
-
 /// Everything an instance thread needs.
 pub(super) struct Instance {
     pub(super) index: u32,
@@ -180,11 +192,11 @@ pub(super) struct Instance {
     pub(super) max_poll_records: usize,
     pub(super) session_timeout_ms: u64,
     pub(super) transaction_timeout_ms: u64,
-    pub(super) recorder: Arc<Recorder>,
+    /// Where its restores and assignments go: the run's recorder, or a parent process.
+    pub(super) reports: Reports,
     /// The run's stop flag.
     pub(super) stop_all: Arc<AtomicBool>,
     pub(super) control: Arc<InstanceControl>,
-    pub(super) assignments: Assignments,
 }
 
 /// How processing a batch ended.
@@ -213,18 +225,12 @@ impl Instance {
         };
         self.publish_assignment(&BTreeSet::new());
         stats.paused_mid_transaction = self.control.paused_mid_transaction.load(Ordering::SeqCst);
+        self.reports.finished(&stats);
         stats
     }
 
-    /// This incarnation's name: its `client.id` and static `group.instance.id`. A restart
-    /// is a new member, so the group must drop the crashed one by its session timeout.
     pub(super) fn member_name(&self) -> String {
-        format!(
-            "{}app-{}.{}",
-            self.ns.prefix(),
-            self.index,
-            self.incarnation
-        )
+        member_name(&self.ns, self.index, self.incarnation)
     }
 
     fn member(&self, tasks: &Tasks) -> Result<Member, RealError> {
@@ -234,7 +240,7 @@ impl Instance {
         config
             .set("group.id", group_id(&self.ns))
             .set("client.id", &name)
-            .set("group.instance.id", &name)
+            .set("group.instance.id", group_instance_id(&self.ns, self.index))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", isolation.config_value())
@@ -308,7 +314,7 @@ impl Instance {
             if self.stop_all.load(Ordering::SeqCst) || self.control.stop.load(Ordering::SeqCst) {
                 break;
             }
-            if self.control.paused_idle(self.recorder.now_us()) {
+            if self.control.paused_idle(self.reports.now_us()) {
                 std::thread::sleep(Duration::from_millis(PAUSE_STEP_MS));
                 continue;
             }
@@ -317,7 +323,7 @@ impl Instance {
                 continue;
             }
             match self.process(&producer, &member, &mut tasks, &batch, stats) {
-                BatchEnd::Committed => {}
+                BatchEnd::Committed => self.reports.progress(stats),
                 BatchEnd::Crashed => return Ok(self.crash(member, producer)),
                 BatchEnd::Failed(error, mut batch) => {
                     let lost =
@@ -359,12 +365,12 @@ impl Instance {
     /// Holds the thread while paused (it neither polls nor commits). True if it was crashed
     /// meanwhile, or is to crash now.
     fn pause_point(&self) -> bool {
-        if self.control.paused(self.recorder.now_us()) {
+        if self.control.paused(self.reports.now_us()) {
             self.control
                 .paused_mid_transaction
                 .fetch_add(1, Ordering::SeqCst);
         }
-        while self.control.paused(self.recorder.now_us())
+        while self.control.paused(self.reports.now_us())
             && !self.control.crash.load(Ordering::SeqCst)
             && !self.stop_all.load(Ordering::SeqCst)
         {
@@ -440,7 +446,7 @@ impl Instance {
                 instance: self.index,
                 ns: &self.ns,
                 settings: &self.settings,
-                recorder: &self.recorder,
+                reports: &self.reports,
                 isolation: self.isolation(),
             };
             for (task, partition) in missing {
@@ -477,10 +483,7 @@ impl Instance {
     /// Publishes the commands partitions this instance owns (the start-up wait and the
     /// fault plan look at the commands topic only).
     pub(super) fn publish_assignment(&self, assigned: &BTreeSet<i32>) {
-        self.assignments
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(self.index, assigned.clone());
+        self.reports.assigned(self.index, assigned);
     }
 
     /// Runs the tasks over a batch and commits it, in the order the shared batch fixes

@@ -4,6 +4,7 @@
 //! client-side faults, the history is captured in the simulator's schema and the simulator's
 //! checkers judge it. The seed decides the workload and the faults; the interleaving is real.
 
+pub mod app;
 mod atm;
 pub mod audit;
 mod capture;
@@ -12,6 +13,8 @@ pub mod history_topic;
 pub mod hooks;
 mod instance;
 pub mod partitions;
+mod process;
+pub mod reports;
 mod restores;
 pub mod run_history;
 pub mod soak;
@@ -144,6 +147,9 @@ pub struct RealOptions {
     pub max_safety_ms: Option<u64>,
     /// The user's commands for broker-side faults (`--fault-hook`, `hooks.rs`).
     pub fault_hooks: Vec<FaultHook>,
+    /// `--processes`: the `marlow` executable that runs each app instance as its own
+    /// process (`marlow app`, `process.rs`); `None` runs them as threads.
+    pub app_program: Option<std::path::PathBuf>,
 }
 
 pub struct RealReport {
@@ -428,6 +434,11 @@ fn run_created(
     let stop = Arc::new(AtomicBool::new(false));
     let partitions = scenario.cluster.partitions_of(topics::COMMANDS);
     let watch = Stopwatch::start();
+    let processes = options
+        .app_program
+        .as_deref()
+        .map(|program| process::AppProcesses::prepare(program, scenario, ns, settings))
+        .transpose()?;
     let group = group::Group::start(
         scenario,
         ns,
@@ -435,6 +446,7 @@ fn run_created(
         &design,
         Arc::clone(&recorder),
         Arc::clone(&stop),
+        processes,
     )?;
     let ready = group.wait_ready(partitions, Deadline::after_ms(GROUP_READY_TIMEOUT_MS));
     phases.push(("group ready", watch.elapsed_ms()));

@@ -11,7 +11,8 @@ use marlow_harness::host::TaskHost;
 use marlow_model::task::InputRecord;
 use marlow_model::DesignConfig;
 
-use super::capture::{read_topic_to_end, Recorder};
+use super::capture::read_topic_to_end;
+use super::reports::Reports;
 use super::{ClientSettings, RealError};
 use crate::client::ReadIsolation;
 use crate::topics::RunNamespace;
@@ -117,7 +118,7 @@ impl Tasks {
         }
         let replayed = restore.records_replayed();
         let step = self.host.finish_restore(restore, ctx.instance);
-        ctx.recorder.defer_restore(step);
+        ctx.reports.restore(step);
         Ok(replayed)
     }
 
@@ -141,7 +142,7 @@ pub(super) struct RestoreContext<'a> {
     pub(super) instance: u32,
     pub(super) ns: &'a RunNamespace,
     pub(super) settings: &'a ClientSettings,
-    pub(super) recorder: &'a Recorder,
+    pub(super) reports: &'a Reports,
     /// read_committed under exactly-once; read_uncommitted under at-least-once, as the
     /// simulator's instances read.
     pub(super) isolation: ReadIsolation,

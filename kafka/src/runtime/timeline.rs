@@ -271,7 +271,7 @@ impl FaultPlan<'_> {
             }
             TimelineAction::RestartInstance { instance } => {
                 match self.lock().restart_instance(instance) {
-                    Ok(true) => format!("restart instance {instance} (a new member)"),
+                    Ok(true) => format!("restart instance {instance} (a new incarnation; the same static member name)"),
                     Ok(false) => format!("restart instance {instance}: it is not crashed"),
                     Err(error) => format!("restart instance {instance} failed: {error}"),
                 }
