@@ -37,10 +37,13 @@ fn with_three_kills() -> String {
     toml
 }
 
-fn scratch(test: &str) -> std::path::PathBuf {
+/// `with_three_kills` written to a scratch file of `test`'s own; its path.
+fn kills_scenario_file(test: &str) -> String {
     let dir = std::env::temp_dir().join(format!("marlow-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    let scenario = dir.join("kills.toml");
+    std::fs::write(&scenario, with_three_kills()).expect("scenario");
+    scenario.to_str().expect("utf-8 path").to_owned()
 }
 
 /// The pids of `marlow app` processes of run `run_id`, from /proc.
@@ -65,10 +68,7 @@ fn a_soak_of_app_processes_survives_three_sigkills_with_every_safety_invariant_h
     let Some(noida) = noida_or_skip("processes_soak").expect("noida-db") else {
         return;
     };
-    let dir = scratch("processes-soak");
-    let scenario = dir.join("kills.toml");
-    std::fs::write(&scenario, with_three_kills()).expect("scenario");
-    let scenario = scenario.to_str().expect("utf-8 path");
+    let scenario = &kills_scenario_file("processes-soak");
     let bootstrap = noida.bootstrap_servers();
     let run_id = "proc-soak";
     let ran = marlow(&[
@@ -138,12 +138,10 @@ fn a_parent_killed_with_sigkill_leaves_no_app_process() {
     let Some(noida) = noida_or_skip("processes_orphans").expect("noida-db") else {
         return;
     };
-    let dir = scratch("processes-orphans");
-    let scenario = dir.join("kills.toml");
-    std::fs::write(&scenario, with_three_kills()).expect("scenario");
+    let scenario = kills_scenario_file("processes-orphans");
     let run_id = format!("orphans-{}", std::process::id());
     let mut parent = Command::new(env!("CARGO_BIN_EXE_marlow"))
-        .args(["soak", scenario.to_str().expect("utf-8 path")])
+        .args(["soak", &scenario])
         .args(["--brokers", &noida.bootstrap_servers(), "--processes"])
         .args(["--duration", "60s", "--run-id", &run_id])
         .stdout(Stdio::null())

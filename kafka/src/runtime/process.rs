@@ -8,6 +8,9 @@
 //! - pause: SIGSTOP, and SIGCONT when it ends (a frozen process, as in a long GC pause);
 //! - restart: a new child for the next incarnation (`group.rs`).
 //!
+//! A child's counts are its last report (at most one a second, and one at its end), so a
+//! SIGKILLed incarnation's may miss its last second.
+//!
 //! A child is started in its own process group (a Ctrl-C at the terminal reaches the
 //! parent only, which then stops the children in order) with a lifeline (`app.rs`), so it
 //! never outlives this process.
@@ -135,7 +138,13 @@ impl AppProcesses {
                         let _ = child.kill();
                         let _ = child.wait();
                         let _ = spawned_tx.send(Err(error));
-                        return InstanceStats::default();
+                        // `launch` returns the error; these counts are not read.
+                        return InstanceStats {
+                            index,
+                            incarnation,
+                            end: InstanceEnd::Failed,
+                            ..InstanceStats::default()
+                        };
                     }
                 };
                 let _ = spawned_tx.send(Ok(()));
