@@ -25,8 +25,8 @@ struct Batch {
 #[derive(Default)]
 struct Seen {
     batch: Option<Batch>,
-    /// The first outcome, and the seq of its entry.
-    outcome: Option<(Outcome, u64)>,
+    /// The first outcome, the seq of its entry and when it was recorded.
+    outcome: Option<(Outcome, u64, u64)>,
 }
 
 #[derive(Default)]
@@ -76,7 +76,7 @@ impl AlwaysAppliedOnce {
 }
 
 fn event_problem(seen: &mut Seen, entry: &HistoryEntry, event: &Event) -> Option<String> {
-    if let Some((outcome, _)) = &seen.outcome {
+    if let Some((outcome, _, _)) = &seen.outcome {
         if let OutcomeResult::Rejected { rejection } = &outcome.result {
             return Some(format!(
                 "{} was answered rejected ({rejection}) but has an event: {:?}",
@@ -116,7 +116,7 @@ fn outcome_problem(
     outcome: &Outcome,
     told: bool,
 ) -> Option<String> {
-    if let Some((first, first_seq)) = &seen.outcome {
+    if let Some((first, first_seq, _)) = &seen.outcome {
         if first == outcome {
             return None;
         }
@@ -126,7 +126,7 @@ fn outcome_problem(
             outcome.command, first.result, outcome.result
         ));
     }
-    seen.outcome = Some((outcome.clone(), entry.seq));
+    seen.outcome = Some((outcome.clone(), entry.seq, entry.at_us));
     match (&outcome.result, &seen.batch) {
         (OutcomeResult::Rejected { rejection }, Some(batch)) => Some(format!(
             "{} was applied (first event at version {}) but answered rejected: {rejection}",
@@ -155,13 +155,20 @@ impl Checker for AlwaysAppliedOnce {
     fn finish(&mut self, _end_at_us: u64) -> Option<Violation> {
         None
     }
+
+    fn forget_answered_before(&mut self, answered_before_us: u64) {
+        self.commands.retain(|_, seen| match &seen.outcome {
+            Some((_, _, at_us)) => *at_us >= answered_before_us,
+            None => true,
+        });
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::check::testkit::Story;
-    use marlow_model::Rejection;
+    use marlow_model::{Command, Rejection};
 
     fn run(story: &Story) -> Option<Violation> {
         let mut checker = AlwaysAppliedOnce::new();
@@ -214,6 +221,45 @@ mod tests {
         story.open(1, 7, 70, 5_000);
         assert_eq!(story.state_of(7).version, 2);
         assert_eq!(run(&story), None);
+    }
+
+    /// A forgotten command's late second application passes the windowed
+    /// check (the final check's job), and one answered after the horizon is
+    /// still caught: forgetting drops only what was answered before it.
+    #[test]
+    fn forgets_only_commands_answered_before_the_horizon() {
+        let mut story = Story::new();
+        story.open(1, 7, 70, 0);
+        let early = story.deposit(1, 7, 70, 100);
+        let horizon_us = story.now_us() + 1;
+        story.wait_us(10);
+        let late = story.deposit(1, 7, 70, 200);
+        let replay = |story: &mut Story, command: &Command, version: u64, amount_minor: i64| {
+            story.commit_event(&Story::event(
+                command,
+                version,
+                EventBody::Deposited { amount_minor },
+            ))
+        };
+        let mut checker = AlwaysAppliedOnce::new();
+        let forgotten_before = story.entries().len();
+        for entry in story.entries() {
+            assert_eq!(checker.observe(entry), None);
+        }
+        checker.forget_answered_before(horizon_us);
+        assert!(checker.commands.get(&early.id).is_none());
+        assert!(checker.commands.get(&late.id).is_some());
+        replay(&mut story, &early, 4, 100);
+        let second = replay(&mut story, &late, 5, 200);
+        let found: Vec<Violation> = story.entries()[forgotten_before..]
+            .iter()
+            .filter_map(|entry| checker.observe(entry))
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].history_seq, second);
+        assert_eq!(found[0].command, Some(late.id));
+        // Unwindowed, both double applications are seen (the first one fires).
+        assert_eq!(run(&story).map(|v| v.command), Some(Some(early.id)));
     }
 
     #[test]

@@ -12,86 +12,173 @@ use std::collections::BTreeMap;
 /// How many empty slots the dense vector may run ahead of twice its entries.
 const SLACK: u64 = 64;
 
-/// A map from `u64` ids. Invariant: every key in `sparse` is at least
-/// `dense.len()`, so iterating `dense` then `sparse` is in key order.
+/// A map from `u64` ids. `dense[i]` holds key `base + i`; `retain` moves `base`
+/// past a forgotten prefix, so a map whose old entries are dropped gives their
+/// slots back. Invariant: every key in `sparse` is at least `base + dense.len()`
+/// and every key in `early` is below `base`, so iterating `early`, `dense`, then
+/// `sparse` is in key order.
 pub struct IdMap<T> {
+    base: u64,
     dense: Vec<Option<T>>,
     sparse: BTreeMap<u64, T>,
+    /// Keys that came after `retain` moved `base` past them (rare: a late entry
+    /// about a forgotten id).
+    early: BTreeMap<u64, T>,
     len: usize,
 }
 
 impl<T> Default for IdMap<T> {
     fn default() -> Self {
         IdMap {
+            base: 0,
             dense: Vec::new(),
             sparse: BTreeMap::new(),
+            early: BTreeMap::new(),
             len: 0,
         }
     }
 }
 
 impl<T> IdMap<T> {
+    /// One past the last key of the dense range.
+    fn dense_end(&self) -> u64 {
+        self.base + self.dense.len() as u64
+    }
+
+    /// The dense slot of `key`, if it has one.
+    fn slot(&self, key: u64) -> Option<usize> {
+        let in_range = key >= self.base && key < self.dense_end();
+        in_range.then(|| (key - self.base) as usize)
+    }
+
+    /// The ordered map that holds `key` when it has no dense slot.
+    fn outside(&mut self, key: u64) -> &mut BTreeMap<u64, T> {
+        if key < self.base {
+            &mut self.early
+        } else {
+            &mut self.sparse
+        }
+    }
+
     pub fn get(&self, key: u64) -> Option<&T> {
-        if key < self.dense.len() as u64 {
-            return self.dense[key as usize].as_ref();
+        if let Some(slot) = self.slot(key) {
+            return self.dense[slot].as_ref();
+        }
+        if key < self.base {
+            return self.early.get(&key);
         }
         self.sparse.get(&key)
     }
 
     pub fn get_mut(&mut self, key: u64) -> Option<&mut T> {
-        if key < self.dense.len() as u64 {
-            return self.dense[key as usize].as_mut();
+        if let Some(slot) = self.slot(key) {
+            return self.dense[slot].as_mut();
         }
-        self.sparse.get_mut(&key)
+        self.outside(key).get_mut(&key)
     }
 
     /// The value for `key`, inserted with `make` if absent.
     pub fn get_or_insert_with(&mut self, key: u64, make: impl FnOnce() -> T) -> &mut T {
-        if key >= self.dense.len() as u64 && key < 2 * self.len as u64 + SLACK {
-            self.grow_dense(key + 1);
+        let ahead = key >= self.dense_end();
+        if ahead && key - self.base < 2 * self.len as u64 + SLACK {
+            self.grow_dense(key - self.base + 1);
         }
-        if key < self.dense.len() as u64 {
-            let slot = &mut self.dense[key as usize];
+        if let Some(slot) = self.slot(key) {
+            let slot = &mut self.dense[slot];
             if slot.is_none() {
                 *slot = Some(make());
                 self.len += 1;
             }
             return slot.as_mut().expect("just filled");
         }
-        if !self.sparse.contains_key(&key) {
-            self.len += 1;
-        }
-        self.sparse.entry(key).or_insert_with(make)
+        let absent = !self.outside(key).contains_key(&key);
+        self.len += usize::from(absent);
+        self.outside(key).entry(key).or_insert_with(make)
     }
 
     /// Extends the dense vector to `new_len` slots, moving the sparse entries
     /// it now covers into it (keeping the invariant).
     fn grow_dense(&mut self, new_len: u64) {
-        let kept = self.sparse.split_off(&new_len);
+        assert!(
+            new_len > self.dense.len() as u64,
+            "the dense range only grows"
+        );
+        let kept = self.sparse.split_off(&(self.base + new_len));
         let covered = std::mem::replace(&mut self.sparse, kept);
         self.dense.resize_with(new_len as usize, || None);
         for (key, value) in covered {
-            self.dense[key as usize] = Some(value);
+            let slot = self
+                .slot(key)
+                .expect("a covered key lies in the dense range");
+            self.dense[slot] = Some(value);
         }
+        assert!(self.sparse.keys().all(|key| *key >= self.dense_end()));
     }
 
-    #[cfg(test)]
+    /// Keeps only the entries `keep` accepts, and gives back the dense slots of
+    /// a forgotten prefix: the dense range then starts at its first kept key.
+    pub fn retain(&mut self, mut keep: impl FnMut(u64, &mut T) -> bool) {
+        let base = self.base;
+        for (offset, slot) in self.dense.iter_mut().enumerate() {
+            let key = base + offset as u64;
+            if slot.as_mut().is_some_and(|value| !keep(key, value)) {
+                *slot = None;
+            }
+        }
+        self.early.retain(|key, value| keep(*key, value));
+        self.sparse.retain(|key, value| keep(*key, value));
+        // The dense range restarts at the longest suffix that is at least half
+        // full; the few kept entries before it (a command never answered, say)
+        // move to `early`, so that they do not pin the forgotten slots.
+        let slots = self.dense.len();
+        let mut kept_after = 0;
+        let mut cut = slots;
+        for index in (0..slots).rev() {
+            kept_after += usize::from(self.dense[index].is_some());
+            if 2 * kept_after >= slots - index {
+                cut = index;
+            }
+        }
+        for (offset, slot) in self.dense.drain(..cut).enumerate() {
+            if let Some(value) = slot {
+                self.early.insert(base + offset as u64, value);
+            }
+        }
+        self.base += cut as u64;
+        let dense_len = self.dense.iter().filter(|slot| slot.is_some()).count();
+        self.len = dense_len + self.early.len() + self.sparse.len();
+        assert!(self.early.keys().all(|key| *key < self.base));
+        assert!(self.sparse.keys().all(|key| *key >= self.dense_end()));
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Every entry in key order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &T)> {
+        let base = self.base;
         let dense = self.dense.iter().enumerate();
-        let dense = dense.filter_map(|(key, value)| Some((key as u64, value.as_ref()?)));
-        dense.chain(self.sparse.iter().map(|(key, value)| (*key, value)))
+        let dense = dense.filter_map(move |(offset, value)| {
+            let value = value.as_ref()?;
+            Some((base + offset as u64, value))
+        });
+        let early = self.early.iter().map(|(key, value)| (*key, value));
+        let sparse = self.sparse.iter().map(|(key, value)| (*key, value));
+        early.chain(dense).chain(sparse)
     }
 
     /// Every entry in key order, mutably.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (u64, &mut T)> {
+        let base = self.base;
         let dense = self.dense.iter_mut().enumerate();
-        let dense = dense.filter_map(|(key, value)| Some((key as u64, value.as_mut()?)));
-        dense.chain(self.sparse.iter_mut().map(|(key, value)| (*key, value)))
+        let dense = dense.filter_map(move |(offset, value)| {
+            let value = value.as_mut()?;
+            Some((base + offset as u64, value))
+        });
+        let early = self.early.iter_mut().map(|(key, value)| (*key, value));
+        let sparse = self.sparse.iter_mut().map(|(key, value)| (*key, value));
+        early.chain(dense).chain(sparse)
     }
 
     pub fn values(&self) -> impl Iterator<Item = &T> {
@@ -137,6 +224,18 @@ impl<T> CommandMap<T> {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Keeps only the commands `keep` accepts, giving back the memory of the
+    /// others (a mid-run check forgets commands settled long ago).
+    pub fn retain(&mut self, mut keep: impl FnMut(CommandId, &mut T) -> bool) {
+        let mut len = 0;
+        self.clients.retain(|client, commands| {
+            commands.retain(|seq, value| keep(command_id(client, seq), value));
+            len += commands.len();
+            commands.len() > 0
+        });
+        self.len = len;
     }
 
     /// Every entry in command id order.
@@ -208,6 +307,69 @@ mod tests {
             map.get_or_insert_with(*key, || ());
         }
         assert!(map.dense.len() <= 2 * spaced.len() + SLACK as usize);
+    }
+
+    /// Inserts and forgets keys in rounds, as a mid-run check does, against a
+    /// `BTreeMap`: lookups, order and length agree, late keys below the dense
+    /// range are found, and the forgotten prefix's slots are given back.
+    #[test]
+    fn retain_forgets_a_prefix_and_gives_its_slots_back() {
+        let mut map = IdMap::default();
+        let mut reference = BTreeMap::new();
+        for round in 0..20u64 {
+            for key in round * 1_000..(round + 1) * 1_000 {
+                map.get_or_insert_with(key, || key);
+                reference.insert(key, key);
+            }
+            // A late key far below the kept range, and a far sparse one.
+            for key in [round, 1_000_000 + round] {
+                map.get_or_insert_with(key, || key);
+                reference.insert(key, key);
+            }
+            let horizon = round * 1_000;
+            let keep = |key: u64| key >= horizon || key % 97 == 0;
+            map.retain(|key, _| keep(key));
+            reference.retain(|key, _| keep(*key));
+            let listed: Vec<(u64, u64)> = map.iter().map(|(key, n)| (key, *n)).collect();
+            let expected: Vec<(u64, u64)> = reference.clone().into_iter().collect();
+            assert_eq!(listed, expected, "round {round}");
+            assert_eq!(map.len(), reference.len());
+            for probe in [horizon, horizon.saturating_sub(1), round, 97, 1_000_000] {
+                assert_eq!(map.get(probe), reference.get(&probe), "key {probe}");
+            }
+        }
+        for (_, value) in map.iter_mut() {
+            *value += 1;
+        }
+        assert!(map.iter().all(|(key, n)| *n == key + 1));
+        // The dense vector holds about the kept window (at least half full),
+        // not the 20,000 keys ever seen.
+        let slots = map.dense.len();
+        assert!(
+            slots <= 2 * map.len() + SLACK as usize,
+            "{slots} dense slots"
+        );
+        assert!(slots <= 2_100, "{slots} dense slots");
+    }
+
+    #[test]
+    fn a_command_map_forgets_what_retain_refuses() {
+        let id = |client, seq| CommandId {
+            client: ClientId(client),
+            seq,
+        };
+        let mut map = CommandMap::default();
+        for client in 0..3 {
+            for seq in 0..100 {
+                map.get_or_insert_with(id(client, seq), || seq);
+            }
+        }
+        map.retain(|command, _| command.client != ClientId(1) && command.seq >= 50);
+        assert_eq!(map.len(), 100);
+        assert_eq!(map.get(&id(1, 70)), None);
+        assert_eq!(map.get(&id(0, 49)), None);
+        assert_eq!(map.get(&id(2, 50)), Some(&50));
+        assert!(map.iter().all(|(command, _)| command.seq >= 50));
     }
 
     #[test]

@@ -70,6 +70,14 @@ pub trait Checker {
     /// Judges what is left when the run ends at `end_at_us` (after `End` has
     /// been observed): liveness, and end-of-run accounting.
     fn finish(&mut self, end_at_us: u64) -> Option<Violation>;
+
+    /// Forgets what it keeps per command about the commands first answered
+    /// before `answered_before_us`, so that a check that runs for hours keeps
+    /// bounded state (a soak's mid-run check). Forgetting can only miss a
+    /// violation, never invent one: what a later entry shows about a forgotten
+    /// command (a late second application) is left to the final check, which
+    /// reads the whole history. Checkers whose state is per account keep it.
+    fn forget_answered_before(&mut self, _answered_before_us: u64) {}
 }
 
 /// What the checkers need to know about a run. Every bound is in simulated
@@ -240,6 +248,14 @@ impl CheckSuite {
                 self.violations.push(violation);
                 *fired = true;
             }
+        }
+    }
+
+    /// Every checker forgets the commands first answered before
+    /// `answered_before_us` (see `Checker::forget_answered_before`).
+    pub fn forget_answered_before(&mut self, answered_before_us: u64) {
+        for checker in &mut self.checkers {
+            checker.forget_answered_before(answered_before_us);
         }
     }
 

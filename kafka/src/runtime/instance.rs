@@ -150,16 +150,27 @@ pub struct InstanceStats {
 }
 
 /// A group member's context: notes that a rebalance happened (the default rebalance
-/// handling assigns and revokes; the loop reacts between polls).
+/// handling assigns and revokes; the loop reacts between polls), and whether the
+/// assignment was lost rather than revoked.
 #[derive(Default)]
 struct MemberContext {
     changed: AtomicBool,
     rebalances: AtomicU64,
+    /// The member's session expired (it was paused, or cut off): the group went on
+    /// without it, so another member may have processed its partitions meanwhile, and a
+    /// store kept for one of them would be stale. Its stores are dropped, not retained.
+    lost: AtomicBool,
 }
 
 impl ClientContext for MemberContext {}
 
 impl ConsumerContext for MemberContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if matches!(rebalance, Rebalance::Revoke(_)) && consumer.assignment_lost() {
+            self.lost.store(true, Ordering::SeqCst);
+        }
+    }
+
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if !matches!(rebalance, Rebalance::Error(_)) {
             self.changed.store(true, Ordering::SeqCst);
@@ -426,7 +437,8 @@ impl Instance {
         Ok(batch)
     }
 
-    /// Drops the stores of partitions no longer assigned and restores the new ones.
+    /// Drops the stores of partitions no longer assigned (every store, when the assignment
+    /// was lost) and restores the new ones.
     fn sync_stores(
         &self,
         member: &Member,
@@ -439,6 +451,9 @@ impl Instance {
             .iter()
             .filter_map(|e| Some((tasks.short_name(e.topic())?, e.partition())))
             .collect();
+        if member.context().lost.swap(false, Ordering::SeqCst) {
+            tasks.clear();
+        }
         let missing = tasks.retain_assigned(&assigned);
         if !missing.is_empty() {
             self.wait_stable_offsets(member, &assigned)?;

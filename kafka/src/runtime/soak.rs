@@ -29,6 +29,13 @@ const PROGRESS_STEP_MS: u64 = 250;
 /// committed records. The others (S4 needs the restores placed at read-back, S5 to S7 judge
 /// what is still missing at the end) run only in the final check.
 const MID_RUN_INVARIANTS: [Invariant; 3] = [Invariant::S1, Invariant::S2, Invariant::S3];
+/// How long the mid-run check remembers a command after its first answer, so that its
+/// memory stays bounded over an hour (S2 keeps an entry per command). A second
+/// application later than this is left to the final check, which reads the whole history.
+/// At least three check periods, so that the committed records read a period late are
+/// still judged against the answer.
+const MID_RUN_MEMORY_MS: u64 = 5 * 60 * 1000;
+const MID_RUN_MEMORY_CHECK_PERIODS: u64 = 3;
 
 /// What a soak is told besides the real run's options.
 #[derive(Debug, Clone)]
@@ -211,7 +218,8 @@ impl Hooks<'_> {
         let every = self.options.check_every_ms.max(1);
         let mut next_check_ms = every;
         let mut ran_ms = None;
-        let mut mid = MidRunCheck::new(run.scenario);
+        let memory_ms = MID_RUN_MEMORY_MS.max(MID_RUN_MEMORY_CHECK_PERIODS * every);
+        let mut mid = MidRunCheck::new(run.scenario, memory_ms * 1000);
         // The committed-records reader, between catch-ups (`None` while one runs, or
         // before the first).
         let mut idle_tail: Option<CommittedTail> = None;
@@ -320,16 +328,23 @@ struct MidRunCheck {
     /// Numbers the entries fed to the suite; holds none of them.
     history: History,
     dead_letters: u64,
+    /// How long after its first answer a command is remembered (`MID_RUN_MEMORY_MS`).
+    memory_us: u64,
 }
 
 impl MidRunCheck {
-    fn new(scenario: &Scenario) -> MidRunCheck {
+    fn new(scenario: &Scenario, memory_us: u64) -> MidRunCheck {
+        assert!(
+            memory_us > 0,
+            "a mid-run check that remembers nothing judges nothing"
+        );
         let mut config = super::real_check_config(scenario);
         config.enabled.retain(|i| MID_RUN_INVARIANTS.contains(i));
         MidRunCheck {
             suite: CheckSuite::new(&config),
             history: History::new(),
             dead_letters: 0,
+            memory_us,
         }
     }
 
@@ -356,6 +371,9 @@ impl MidRunCheck {
             self.dead_letters += u64::from(dead);
             self.feed(0, step);
         }
+        let now_us = self.history.last_at_us();
+        self.suite
+            .forget_answered_before(now_us.saturating_sub(self.memory_us));
         Ok((self.suite.violations().to_vec(), self.dead_letters))
     }
 }
@@ -426,7 +444,7 @@ mod tests {
             done: &done,
             heal_requested: &heal_requested,
         };
-        let mut mid = MidRunCheck::new(&scenario);
+        let mut mid = MidRunCheck::new(&scenario, MID_RUN_MEMORY_MS * 1000);
         let (tail, first) = read_committed_since(&run, None);
         let first = first.expect("first catch-up");
         assert_eq!(first.len(), 2);
