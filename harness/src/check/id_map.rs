@@ -116,7 +116,8 @@ impl<T> IdMap<T> {
     }
 
     /// Keeps only the entries `keep` accepts, and gives back the dense slots of
-    /// a forgotten prefix: the dense range then starts at its first kept key.
+    /// a forgotten prefix: the dense range then starts where the rest of it is
+    /// at least half full.
     pub fn retain(&mut self, mut keep: impl FnMut(u64, &mut T) -> bool) {
         let base = self.base;
         for (offset, slot) in self.dense.iter_mut().enumerate() {

@@ -3,7 +3,8 @@
 //! checkers kept for the whole soak: fed the clients' steps as they come and, every
 //! `check_every_ms`, the records committed since the last check. The history itself goes
 //! to a file as it is recorded (`Recorder::spilling`), so memory does not grow with it;
-//! the final check streams it (`RunHistory`). A stop flag (Ctrl-C) ends the workload
+//! the final check streams it (`RunHistory`). The mid-run check forgets a command
+//! `MID_RUN_MEMORY_MS` after its first answer, so its memory is bounded too. A stop flag (Ctrl-C) ends the workload
 //! early: the clients stop sending, in-flight commands get the liveness bound to be
 //! answered, and the run ends as a real run does (stop, read back, check all, delete).
 
@@ -400,6 +401,51 @@ mod tests {
             },
             body,
         })
+    }
+
+    /// The mid-run check forgets a command `memory_us` after its first answer: a late
+    /// second application of a command answered before that passes it (the final check's
+    /// job), one of a command answered since is caught. No broker: the steps are fed as
+    /// the monitor and a catch-up would feed them.
+    #[test]
+    fn the_mid_run_check_forgets_commands_answered_before_its_memory() {
+        use marlow_harness::check::testkit::Story;
+        let scenario = Scenario::load_named("baseline")
+            .expect("shipped")
+            .with_design(DesignKind::Hardened);
+        let mut story = Story::new();
+        story.open(1, 7, 70, 0);
+        let early = story.deposit(1, 7, 70, 100);
+        let horizon_us = story.now_us() + 1;
+        story.wait_us(10_000);
+        let late = story.deposit(1, 7, 70, 200);
+        let now_us = story.now_us();
+        let replayed = story.entries().len();
+        story.commit_event(&Story::event(
+            &early,
+            4,
+            EventBody::Deposited { amount_minor: 100 },
+        ));
+        story.commit_event(&Story::event(
+            &late,
+            5,
+            EventBody::Deposited { amount_minor: 200 },
+        ));
+        let entries = story.entries();
+        let mut mid = MidRunCheck::new(&scenario, now_us - horizon_us);
+        for entry in &entries[..replayed] {
+            mid.feed(entry.at_us, entry.step.clone());
+        }
+        let (violations, _) = mid.committed(Ok(Vec::new())).expect("checked");
+        assert!(violations.is_empty(), "{violations:?}");
+        let late_steps = entries[replayed..].iter().map(|e| e.step.clone()).collect();
+        let (violations, _) = mid.committed(Ok(late_steps)).expect("checked");
+        let s2: Vec<&Violation> = violations
+            .iter()
+            .filter(|v| v.invariant == Invariant::S2)
+            .collect();
+        assert_eq!(s2.len(), 1, "{violations:?}");
+        assert_eq!(s2[0].command, Some(late.id), "{}", s2[0].message);
     }
 
     /// Each catch-up reads only what was committed since the last one, and the mid-run
