@@ -247,10 +247,10 @@ impl TaskHost {
         if restore.from_outputs {
             self.tasks[restore.task].rebuild_from_output(&mut restore.store, input);
         } else if let Some(key) = input.key {
-            restore.store.apply(&StoreWrite {
-                key: key.to_vec(),
-                value: input.value.map(<[u8]>::to_vec),
-            });
+            restore.store.apply(&StoreWrite::new(
+                key.to_vec(),
+                input.value.map(<[u8]>::to_vec),
+            ));
         }
     }
 
@@ -294,10 +294,8 @@ impl TaskHost {
                         bytes,
                     });
                 }
-                let before = StoreWrite {
-                    key: write.key.clone(),
-                    value: store.get(&write.key).map(<[u8]>::to_vec),
-                };
+                let before =
+                    StoreWrite::new(write.key.clone(), store.get(&write.key).map(<[u8]>::to_vec));
                 store.apply(&write);
                 batch.undo.push(ChangelogWrite {
                     task,

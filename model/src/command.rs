@@ -8,7 +8,11 @@ use serde::{Deserialize, Serialize};
 /// ATM sent them, so that bad input (zero, negative, oversized) reaches `decide`
 /// and is rejected there, or is let through by the seed design's weak point W7.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(
+    tag = "op",
+    rename_all = "snake_case",
+    try_from = "crate::tagged_decode::CommandKindWire"
+)]
 pub enum CommandKind {
     /// Opens the account with the issuer as its first owner. A positive initial
     /// deposit makes this the one command that yields two events.

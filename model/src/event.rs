@@ -8,7 +8,11 @@ use serde::{Deserialize, Serialize};
 /// writes positive ones; the seed design's W7 can write negative ones, and the
 /// log must be able to show that.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    try_from = "crate::tagged_decode::EventBodyWire"
+)]
 pub enum EventBody {
     Opened { owner: OwnerId },
     Deposited { amount_minor: i64 },

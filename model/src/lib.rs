@@ -16,6 +16,7 @@ pub mod occ;
 pub mod pipeline;
 pub mod record;
 pub mod rejection;
+pub mod tagged_decode;
 pub mod task;
 
 pub use account::{apply, apply_counting, fold, Account};

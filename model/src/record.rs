@@ -7,7 +7,11 @@ use crate::rejection::Rejection;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
+#[serde(
+    tag = "result",
+    rename_all = "snake_case",
+    try_from = "crate::tagged_decode::OutcomeResultWire"
+)]
 pub enum OutcomeResult {
     /// Applied; the account is now at `version`.
     Accepted {

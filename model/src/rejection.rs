@@ -5,7 +5,11 @@ use crate::ids::OwnerId;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "reason", rename_all = "snake_case")]
+#[serde(
+    tag = "reason",
+    rename_all = "snake_case",
+    try_from = "crate::tagged_decode::RejectionWire"
+)]
 pub enum Rejection {
     #[error("the account is already open")]
     AlreadyOpen,

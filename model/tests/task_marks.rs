@@ -168,10 +168,10 @@ fn the_seed_validator_marks_a_negative_amount_only_when_it_accepts_one() {
         snapshot.account.opened = true;
         snapshot.account.owners.insert(OwnerId(1));
         let mut store = KvStore::new();
-        store.apply(&task::StoreWrite {
-            key: [b"snap/".as_slice(), &key].concat(),
-            value: Some(encode(&snapshot)),
-        });
+        store.apply(&task::StoreWrite::new(
+            [b"snap/".as_slice(), &key].concat(),
+            Some(encode(&snapshot)),
+        ));
         SeedValidator::new(config.clone())
             .process(&store, &input(topics::COMMANDS_INDEXED, &key, &value))
             .marks

@@ -446,8 +446,8 @@ fn accepted(command: CommandId, account: AccountId, version: u64) -> Outcome {
 }
 
 fn write_typed<T: WireMessage>(store: &mut KvStore, key: Vec<u8>, value: &T) {
-    store.apply(&crate::task::StoreWrite {
+    store.apply(&crate::task::StoreWrite::new(
         key,
-        value: Some(crate::codec::encode(value)),
-    });
+        Some(crate::codec::encode(value)),
+    ));
 }

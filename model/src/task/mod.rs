@@ -77,11 +77,12 @@ impl TaskOutput {
         self.records.push(record);
     }
 
-    pub fn write<T: WireMessage>(&mut self, key: Vec<u8>, value: &T) {
-        self.store_writes.push(StoreWrite {
-            key,
-            value: Some(encode(value)),
-        });
+    pub fn write<T: WireMessage + Clone + Send + Sync + 'static>(
+        &mut self,
+        key: Vec<u8>,
+        value: &T,
+    ) {
+        self.store_writes.push(StoreWrite::typed(key, value));
     }
 
     /// Sends an unusable input to the dead-letter topic with the reason.

@@ -81,11 +81,29 @@ impl PartitionLog {
             Isolation::ReadUncommitted => self.next_offset,
             Isolation::ReadCommitted => lso,
         };
+        if offset >= limit {
+            // Nothing visible past the position, the common poll: no search and
+            // no allocation.
+            return FetchResponse {
+                records: Vec::new(),
+                next_offset: offset,
+                high_watermark: self.next_offset,
+                last_stable_offset: lso,
+                log_start_offset: self.log_start_offset,
+            };
+        }
         let aborted = match isolation {
             Isolation::ReadUncommitted => Vec::new(),
             Isolation::ReadCommitted => self.aborted_overlapping(offset, limit),
         };
-        let mut records = Vec::with_capacity(limits.max_records.min(self.records.len()));
+        // At most one stored record per offset below the limit.
+        let visible_at_most = usize::try_from(limit - offset).unwrap_or(usize::MAX);
+        let mut records = Vec::with_capacity(
+            limits
+                .max_records
+                .min(self.records.len())
+                .min(visible_at_most),
+        );
         let mut bytes = 0usize;
         let mut next_offset = offset;
         let mut exhausted = true;

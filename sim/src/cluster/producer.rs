@@ -18,7 +18,7 @@ use std::fmt;
 
 use super::error::ClusterError;
 use super::log::{NewRecord, ProduceAck};
-use super::{Cluster, TopicPartition};
+use super::Cluster;
 
 /// A broker-assigned producer id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -270,8 +270,7 @@ impl Cluster {
         let ack = log.append_batch(stamp, batch.records, now_us)?;
         if let Some(stamp) = stamp.filter(|s| s.transactional) {
             // The implicit AddPartitionsToTxn: the coordinator must write a marker here.
-            let tp = TopicPartition::new(topic, partition);
-            self.txns.add_partition(stamp.producer_id, tp);
+            self.txns.add_partition(stamp.producer_id, topic, partition);
         }
         Ok(ack)
     }

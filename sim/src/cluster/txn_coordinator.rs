@@ -258,13 +258,22 @@ impl TxnCoordinator {
 
     /// Records that the ongoing transaction of `producer_id` wrote to `tp`. Only called after
     /// `check_produce` accepted the batch.
-    pub(super) fn add_partition(&mut self, producer_id: ProducerId, tp: TopicPartition) {
+    /// Allocates nothing for a partition the transaction already holds (every
+    /// produce after its first to that partition).
+    pub(super) fn add_partition(&mut self, producer_id: ProducerId, topic: &str, partition: u32) {
         let tid = self.registrations[&producer_id]
-            .clone()
+            .as_deref()
             .expect("transactional");
-        match &mut self.txns.get_mut(&tid).expect("registered").state {
+        match &mut self.txns.get_mut(tid).expect("registered").state {
             TxnState::Ongoing(open) => {
-                open.partitions.insert(tp);
+                let held = open
+                    .partitions
+                    .iter()
+                    .any(|tp| tp.partition == partition && tp.topic == topic);
+                if !held {
+                    open.partitions
+                        .insert(TopicPartition::new(topic, partition));
+                }
             }
             TxnState::Empty { .. } => unreachable!("check_produce requires an ongoing txn"),
         }

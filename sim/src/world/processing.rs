@@ -359,7 +359,7 @@ impl World {
                 }
                 let stamped = session.batch(&topic, partition, vec![record]);
                 self.produce(&topic, partition, stamped, now)?;
-                touched.push(TopicPartition::new(&topic, partition));
+                touched.push(TopicPartition { topic, partition });
             }
             batch.batch.produced();
             let metadata = ConsumerGroupMetadata::member(APP_GROUP, &member, generation);

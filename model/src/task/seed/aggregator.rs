@@ -85,10 +85,9 @@ impl StreamTask for SeedAggregator {
             key,
             value: value.clone(),
         });
-        output.store_writes.push(StoreWrite {
-            key: store_key,
-            value: Some(value),
-        });
+        output
+            .store_writes
+            .push(StoreWrite::new(store_key, Some(value)));
         output
     }
 }

@@ -62,10 +62,9 @@ impl StreamTask for SeedAlarmFilter {
             // With W1 fixed a rejection marker yields a second snapshot at the
             // same version and balance: not newer, and not a crossing either.
             if seen.version > last.version {
-                output.store_writes.push(StoreWrite {
-                    key: last_key,
-                    value: Some(seen.encode()),
-                });
+                output
+                    .store_writes
+                    .push(StoreWrite::new(last_key, Some(seen.encode())));
                 rule.crossed_downward(last.balance_minor, balance)
             } else {
                 false

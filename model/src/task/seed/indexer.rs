@@ -48,10 +48,10 @@ impl StreamTask for SeedIndexer {
             reenqueues: 0,
         };
         output.produce(OutRecord::message(topics::COMMANDS_INDEXED, key, &indexed));
-        output.store_writes.push(crate::task::StoreWrite {
-            key: count_key,
-            value: Some((count + 1).to_be_bytes().to_vec()),
-        });
+        output.store_writes.push(crate::task::StoreWrite::new(
+            count_key,
+            Some((count + 1).to_be_bytes().to_vec()),
+        ));
         output
     }
 }

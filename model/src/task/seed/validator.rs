@@ -26,10 +26,10 @@ impl SeedValidator {
     fn on_snapshot(&self, input: &InputRecord<'_>) -> TaskOutput {
         let mut output = TaskOutput::default();
         match decode_value::<SeedSnapshot>(input.value) {
-            Ok(_) => output.store_writes.push(StoreWrite {
-                key: snapshot_store_key(input.key.unwrap_or_default()),
-                value: input.value.map(<[u8]>::to_vec),
-            }),
+            Ok(_) => output.store_writes.push(StoreWrite::new(
+                snapshot_store_key(input.key.unwrap_or_default()),
+                input.value.map(<[u8]>::to_vec),
+            )),
             Err(error) => undecodable(&self.config, &mut output, input, error.to_string()),
         }
         output
