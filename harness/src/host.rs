@@ -133,6 +133,11 @@ impl TaskHost {
             .collect()
     }
 
+    /// How many (task, partition) stores the host holds.
+    pub fn store_count(&self) -> usize {
+        self.stores.len()
+    }
+
     pub fn has_store(&self, slot: Slot) -> bool {
         self.stores.contains_key(&slot)
     }

@@ -63,11 +63,14 @@ pub enum Mark {
     InputRepartitioned,
     /// A compaction pass removed records from the events topic.
     EventsCompacted,
+    /// An instance kept a store through a rebalance that gave it the same
+    /// partition back (no restore).
+    StoresKeptAcrossRebalance,
 }
 
 impl Mark {
     /// Every mark, tasks' first, in declaration order.
-    pub const ALL: [Mark; 23] = [
+    pub const ALL: [Mark; 24] = [
         Mark::DedupHit,
         Mark::Reenqueue,
         Mark::ReenqueueLimitDeadLettered,
@@ -91,6 +94,7 @@ impl Mark {
         Mark::SessionExpired,
         Mark::InputRepartitioned,
         Mark::EventsCompacted,
+        Mark::StoresKeptAcrossRebalance,
     ];
 
     /// The stable name used in scenario files and reports.
@@ -119,6 +123,7 @@ impl Mark {
             Mark::SessionExpired => "session_expired",
             Mark::InputRepartitioned => "input_repartitioned",
             Mark::EventsCompacted => "events_compacted",
+            Mark::StoresKeptAcrossRebalance => "stores_kept_across_rebalance",
         }
     }
 

@@ -43,6 +43,10 @@ pub struct RunOptions {
     /// `world/content.rs`), to show `check_determinism` naming the step.
     #[cfg(test)]
     pub plant_unordered_content_from_step: Option<u64>,
+    /// Tests only: keep stores through a revocation that abandoned a batch
+    /// (see `world/membership.rs`), to show the checkers catching it.
+    #[cfg(test)]
+    pub plant_keep_unsettled_stores: bool,
 }
 
 pub struct RunReport {
@@ -83,6 +87,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
     #[cfg(test)]
     {
         world.plant_unordered_content_from_step = options.plant_unordered_content_from_step;
+        world.plant_keep_unsettled_stores = options.plant_keep_unsettled_stores;
     }
     if let Some(max_steps) = options.max_steps {
         world.budget.max_steps = max_steps;

@@ -150,7 +150,9 @@ mod tests {
         // Survived: no more restores or rebalances than the same run without it.
         let restores = |step: &Step| matches!(step, Step::Restore { .. });
         let rebalances = |step: &Step| matches!(step, Step::Rebalance { .. });
-        assert_eq!(count(&report, restores), count(&baseline, restores));
+        // (Fewer is possible: a store is kept through a rebalance only when
+        // nothing uncommitted is in it, and the aborts move when that is.)
+        assert!(count(&report, restores) <= count(&baseline, restores));
         assert_eq!(count(&report, rebalances), count(&baseline, rebalances));
     }
 

@@ -98,6 +98,10 @@ pub struct Instance {
     /// Why the instance stopped processing for good (it fails closed); kept
     /// across crashes, since a restart finds the same cause.
     pub halted: Option<String>,
+    /// The generation whose assignment the stores in `host` hold, while they
+    /// may be kept into the next one (`membership.rs`, `revoke`); `None` once
+    /// they are dropped.
+    pub stores_generation: Option<i32>,
 }
 
 impl Instance {
@@ -118,6 +122,7 @@ impl Instance {
             joining_since_us: 0,
             deferred: Vec::new(),
             halted: None,
+            stores_generation: None,
         }
     }
 
@@ -134,6 +139,55 @@ impl Instance {
         self.positions.clear();
         self.committed.clear();
         self.in_flight = None;
+        self.stores_generation = None;
+    }
+
+    /// Whether everything the stores hold is committed: no batch in flight and
+    /// every position at its committed (or, under exactly-once, sent) offset.
+    /// Only such stores may outlive a revocation: a store holding an aborted
+    /// or uncommitted batch's writes would apply them twice when that input
+    /// is read again.
+    pub fn stores_settled(&self) -> bool {
+        self.in_flight.is_none() && self.positions == self.committed
+    }
+
+    /// Gives up the assignment's positions but keeps the stores, for the next
+    /// generation to reuse where it assigns the same partitions again.
+    pub fn revoke_keeping_stores(&mut self) {
+        assert!(
+            self.in_flight.is_none(),
+            "a batch in flight is aborted first"
+        );
+        self.positions.clear();
+        self.committed.clear();
+    }
+
+    /// At the sync of `generation`: keeps the stores of the partitions in
+    /// `assignment` if they were held through the previous generation, else
+    /// drops every store. Returns how many stores were kept.
+    pub fn sync_stores(&mut self, generation: i32, assignment: &[TopicPartition]) -> usize {
+        assert!(
+            self.stores_generation.is_none_or(|held| generation > held),
+            "generations only grow: held {:?}, synced {generation}",
+            self.stores_generation
+        );
+        let held_through_previous = self.stores_generation == Some(generation - 1);
+        self.positions.clear();
+        self.committed.clear();
+        self.in_flight = None;
+        if !held_through_previous {
+            self.host.clear();
+        }
+        let assigned = assignment
+            .iter()
+            .map(|tp| (tp.topic.clone(), tp.partition))
+            .collect();
+        // The slots still missing are restored at the next poll (`restore.rs`).
+        let _missing = self.host.retain_assigned(&assigned);
+        let kept = self.host.store_count();
+        assert!(held_through_previous || kept == 0);
+        self.stores_generation = Some(generation);
+        kept
     }
 
     /// A crash: memory gone, a new incarnation, not a member any more (the
@@ -163,5 +217,74 @@ impl Instance {
             Membership::Stable { assignment, .. } => assignment,
             _ => &[],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marlow_model::task::hardened::HardenedConfig;
+    use marlow_model::task::topics;
+    use marlow_model::DesignConfig;
+
+    fn instance_holding(partitions: &[u32], generation: i32) -> Instance {
+        let host = TaskHost::new(&DesignConfig::Hardened(HardenedConfig::default()), true);
+        let mut instance = Instance::new(0, host);
+        let assignment = commands(partitions);
+        instance.sync_stores(generation, &assignment);
+        for tp in &assignment {
+            let restore = instance.host.begin_restore((0, tp.partition));
+            let _step = instance.host.finish_restore(restore, 0);
+        }
+        assert_eq!(instance.host.store_count(), partitions.len());
+        instance
+    }
+
+    fn commands(partitions: &[u32]) -> Vec<TopicPartition> {
+        partitions
+            .iter()
+            .map(|p| TopicPartition::new(topics::COMMANDS, *p))
+            .collect()
+    }
+
+    /// The next generation reuses the stores of the partitions it gives back
+    /// and drops the others; a later one (a generation skipped, in which
+    /// another member may have had them) drops every store.
+    #[test]
+    fn stores_are_kept_only_into_the_generation_that_follows() {
+        let mut next = instance_holding(&[0, 1, 2], 4);
+        next.revoke_keeping_stores();
+        assert_eq!(next.sync_stores(5, &commands(&[1, 2, 3])), 2);
+        assert!(next.host.has_store((0, 1)) && !next.host.has_store((0, 0)));
+        let mut skipped = instance_holding(&[0, 1], 4);
+        skipped.revoke_keeping_stores();
+        assert_eq!(skipped.sync_stores(6, &commands(&[0, 1])), 0);
+        assert_eq!(skipped.stores_generation, Some(6));
+        let mut dropped = instance_holding(&[0], 4);
+        dropped.drop_tasks();
+        assert_eq!(dropped.sync_stores(5, &commands(&[0])), 0);
+    }
+
+    /// Positions ahead of what was committed, or a batch in flight, leave the
+    /// stores unsettled: they hold writes the log does not.
+    #[test]
+    fn stores_are_settled_only_when_everything_is_committed() {
+        let mut instance = instance_holding(&[0], 1);
+        assert!(instance.stores_settled());
+        let tp = TopicPartition::new(topics::COMMANDS, 0);
+        instance.positions.insert(tp.clone(), 5);
+        instance.committed.insert(tp.clone(), 3);
+        assert!(!instance.stores_settled());
+        instance.committed.insert(tp, 5);
+        assert!(instance.stores_settled());
+        instance.in_flight = Some(PendingBatch::new(true));
+        assert!(!instance.stores_settled());
+    }
+
+    #[test]
+    #[should_panic(expected = "generations only grow")]
+    fn a_generation_older_than_the_stores_is_refused() {
+        let mut instance = instance_holding(&[0], 4);
+        instance.sync_stores(3, &commands(&[0]));
     }
 }

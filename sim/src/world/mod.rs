@@ -82,6 +82,11 @@ pub struct World {
     /// the test that shows `--check-determinism` catching it (test builds only).
     #[cfg(test)]
     pub(crate) plant_unordered_content_from_step: Option<u64>,
+    /// Tests only: a host bug, keeping stores through a revocation that
+    /// abandoned a batch (its writes included), to show the checkers catching
+    /// a stale store (`membership.rs`).
+    #[cfg(test)]
+    pub(crate) plant_keep_unsettled_stores: bool,
     /// The run's budgets and what they are measured on (`budget.rs`).
     pub(crate) budget: budget::Budget,
     /// The verdict of a run that a budget stopped.
@@ -149,6 +154,8 @@ impl World {
             stop_at_first_safety_violation: true,
             #[cfg(test)]
             plant_unordered_content_from_step: None,
+            #[cfg(test)]
+            plant_keep_unsettled_stores: false,
             budget: budget::Budget::new(scenario),
             budget_stop: None,
             trace,
