@@ -348,7 +348,7 @@ fn a_fenced_producer_can_neither_write_nor_commit_nor_send_offsets() {
         .log("t", 0)
         .unwrap()
         .records()
-        .filter_map(|r| r.control)
+        .filter_map(|r| r.control())
         .collect();
     assert_eq!(kinds, vec![ControlKind::Abort]);
     assert_eq!(cluster.all_committed_offsets("g").len(), 0);

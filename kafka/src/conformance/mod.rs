@@ -16,7 +16,7 @@ pub use rdkafka_backend::RdkafkaBackend;
 pub use report::{compare, StepReport, SuiteReport, Verdict};
 pub use sim_backend::SimBackend;
 pub use suite::run_suite;
-pub use workload::group_workload;
+pub use workload::{group_workload, workload_keys};
 
 use std::fmt;
 

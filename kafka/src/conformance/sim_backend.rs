@@ -3,9 +3,11 @@
 //! batches, and drives the join/sync dance of group members. Virtual time advances 1 ms per
 //! request.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use marlow_sim::cluster::{
-    Cluster, ClusterError, ConsumerGroupMetadata, FetchLimits, Isolation, JoinCompletion,
+    murmur2, Cluster, ClusterError, ConsumerGroupMetadata, FetchLimits, Isolation, JoinCompletion,
     JoinRequest, MemberId, NewRecord, OffsetSpec, ProduceBatch, ProducerIdentity, ProducerSession,
     TopicConfig, TopicPartition,
 };
@@ -186,6 +188,24 @@ fn settled(generations: &[Option<i32>]) -> Option<i32> {
         .then_some(first)
 }
 
+/// Records per produce request of `produce_keyed`.
+const KEYED_BATCH_RECORDS: usize = 1_000;
+
+impl SimBackend {
+    fn produce_plain(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        records: Vec<NewRecord>,
+    ) -> Result<(), BackendError> {
+        let now = self.tick();
+        self.cluster
+            .produce(topic, partition, ProduceBatch::plain(records), now)
+            .map_err(rejected)?;
+        Ok(())
+    }
+}
+
 fn record(key: Option<&str>, value: Bytes) -> NewRecord {
     NewRecord::new(
         key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
@@ -201,19 +221,34 @@ impl LogBackend for SimBackend {
             .map_err(rejected)
     }
 
+    /// As a client's accumulator does (librdkafka's on the real side), records for one
+    /// partition travel together, in key order, up to `KEYED_BATCH_RECORDS` a request.
     fn produce_keyed(&mut self, topic: &str, keys: &[String]) -> Result<Vec<u32>, BackendError> {
         let mut placed = Vec::with_capacity(keys.len());
+        let mut pending: BTreeMap<u32, Vec<NewRecord>> = BTreeMap::new();
+        // The partition count, once, as a client caches the topic's metadata.
+        let partitions = self.cluster.partition_count(topic).ok_or_else(|| {
+            rejected(ClusterError::UnknownTopicOrPartition {
+                topic: topic.to_owned(),
+                partition: 0,
+            })
+        })?;
         for key in keys {
-            let partition = self
-                .cluster
-                .partition_for_key(topic, key.as_bytes())
-                .map_err(rejected)?;
-            let batch = ProduceBatch::plain(vec![record(Some(key), Bytes::from_static(b"k"))]);
-            let now = self.tick();
-            self.cluster
-                .produce(topic, partition, batch, now)
-                .map_err(rejected)?;
+            let partition = murmur2::partition_for_key(key.as_bytes(), partitions);
+            let batch = pending
+                .entry(partition)
+                .or_insert_with(|| Vec::with_capacity(KEYED_BATCH_RECORDS));
+            batch.push(record(Some(key), Bytes::from_static(b"k")));
+            if batch.len() >= KEYED_BATCH_RECORDS {
+                let full = std::mem::replace(batch, Vec::with_capacity(KEYED_BATCH_RECORDS));
+                self.produce_plain(topic, partition, full)?;
+            }
             placed.push(partition);
+        }
+        for (partition, rest) in pending {
+            if !rest.is_empty() {
+                self.produce_plain(topic, partition, rest)?;
+            }
         }
         Ok(placed)
     }

@@ -103,7 +103,7 @@ impl PartitionLog {
 
     fn assert_offsets_increase(&self) {
         let mut previous = None;
-        for r in &self.records {
+        for r in self.records.iter() {
             assert!(
                 previous < Some(r.offset),
                 "offsets strictly increase after cleaning"

@@ -107,7 +107,7 @@ impl PartitionLog {
         let mut bytes = 0usize;
         let mut next_offset = offset;
         let mut exhausted = true;
-        for record in self.records.range(self.index_of(offset)..) {
+        for record in self.records.iter_from(offset) {
             if record.offset >= limit {
                 break;
             }

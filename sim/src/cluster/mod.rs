@@ -44,6 +44,7 @@ mod log;
 pub mod murmur2;
 mod offsets;
 mod producer;
+mod segments;
 mod topic;
 mod transactions;
 mod txn_coordinator;
