@@ -488,6 +488,30 @@ mod tests {
     }
 
     #[test]
+    fn an_idempotent_batch_is_not_transactional_and_a_commit_marker_says_commit() {
+        let mut log = PartitionLog::default();
+        let stamp = ProducerStamp {
+            producer_id: ProducerId(4),
+            epoch: 0,
+            base_sequence: 0,
+            transactional: false,
+        };
+        log.append_batch(Some(stamp), new_records(2), 10)
+            .expect("a first batch at sequence 0");
+        let record = log.records().nth(1).expect("two records");
+        let meta = record.producer().expect("an idempotent producer");
+        assert!(!meta.transactional && !record.is_transactional_data());
+        assert_eq!(meta.sequence, Some(1));
+        let at = log.append_marker(ProducerId(4), 0, ControlKind::Commit, 11);
+        let marker = log.records().last().expect("the marker");
+        assert_eq!(
+            (marker.offset, marker.control()),
+            (at, Some(ControlKind::Commit))
+        );
+        assert!(log.records().take(2).all(|r| r.control().is_none()));
+    }
+
+    #[test]
     fn a_plain_batch_has_no_producer_and_a_marker_no_sequence() {
         let mut log = PartitionLog::default();
         log.append_batch(None, new_records(2), 10)

@@ -127,6 +127,7 @@ mod tests {
         let count = SEGMENT_RECORDS * 2 + 7;
         let segments = even_offsets(count);
         assert_eq!(segments.len(), count);
+        assert!(!segments.is_empty());
         assert_eq!(segments.segments.len(), 3);
         for offset in (0..count as u64 * 2 + 2).step_by(3) {
             let expected: Vec<u64> = (0..count as u64)
