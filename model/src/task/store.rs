@@ -241,6 +241,29 @@ mod tests {
         assert_eq!(kept.get_typed::<Account>(b"acct/8"), None);
     }
 
+    /// Two writes are equal exactly when their keys and bytes are (the kept
+    /// value is only a cache); two stores exactly when their entries are. The
+    /// debug forms show keys and bytes.
+    #[test]
+    fn equality_and_debug_see_keys_and_bytes() {
+        let a1 = write(b"a", Some(b"1"));
+        assert_eq!(a1, write(b"a", Some(b"1")));
+        assert_ne!(a1, write(b"b", Some(b"1")), "another key");
+        assert_ne!(a1, write(b"a", Some(b"2")), "other bytes");
+        assert_ne!(a1, write(b"a", None), "a tombstone");
+        let one = KvStore::from_changelog([&a1]);
+        let other = KvStore::from_changelog([&write(b"a", Some(b"2"))]);
+        assert_eq!(one, KvStore::from_changelog([&write(b"a", Some(b"1"))]));
+        assert_ne!(one, other);
+        assert_ne!(one, KvStore::new());
+        let write_shown = format!("{a1:?}");
+        assert!(
+            write_shown.contains("StoreWrite") && write_shown.contains("[49]"),
+            "{write_shown}"
+        );
+        assert_eq!(format!("{one:?}"), "{[97]: [49]}");
+    }
+
     /// Debug builds check the kept value against its bytes at every read, so a
     /// value whose encoding does not decode back to it is caught.
     #[cfg(debug_assertions)]
