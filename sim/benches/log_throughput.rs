@@ -5,7 +5,7 @@
 //!
 //! Run with `cargo bench -p marlow-sim --bench log_throughput`.
 
-use marlow_sim::cluster::bench::produce_then_consume;
+use marlow_sim::cluster::bench::{keys, produce_then_consume};
 
 const RECORDS: usize = 2_000_000;
 
@@ -14,8 +14,9 @@ const RECORDS: usize = 2_000_000;
 #[allow(clippy::disallowed_methods)]
 fn main() {
     for partitions in [1u32, 16, 256] {
+        let keys = keys(RECORDS);
         let start = std::time::Instant::now();
-        let records = produce_then_consume(partitions, RECORDS);
+        let records = produce_then_consume(partitions, RECORDS, &keys);
         let per_second = records as f64 / start.elapsed().as_secs_f64();
         println!(
             "partitions={partitions} records={RECORDS} produce+consume records/s={per_second:.0}"

@@ -159,16 +159,30 @@ pub fn child(args: BenchChildArgs) -> i32 {
             }
         };
     }
-    let (commands, simulated_us, seeds) = match args.kind {
-        ChildKind::Log => {
-            if args.partitions == 0 || args.records == 0 {
-                eprintln!("error: --partitions and --records must be at least 1");
-                return EXIT_USAGE;
-            }
-            let records =
-                marlow_sim::cluster::bench::produce_then_consume(args.partitions, args.records);
-            (records as u64, 0, 0)
+    if let ChildKind::Log = args.kind {
+        if args.partitions == 0 || args.records == 0 {
+            eprintln!("error: --partitions and --records must be at least 1");
+            return EXIT_USAGE;
         }
+        // The keys are the workload's input: the clock starts after them.
+        let keys = marlow_sim::cluster::bench::keys(args.records);
+        let cpu_before = measure::cpu_seconds().unwrap_or(0.0);
+        let wall_before = std::time::Instant::now();
+        let records =
+            marlow_sim::cluster::bench::produce_then_consume(args.partitions, args.records, &keys);
+        let report = ChildReport {
+            cpu_s: measure::cpu_seconds().unwrap_or(0.0) - cpu_before,
+            wall_s: wall_before.elapsed().as_secs_f64(),
+            peak_rss_kib: measure::peak_rss_kib().unwrap_or(0),
+            commands: records as u64,
+            simulated_us: 0,
+            seeds: 0,
+        };
+        out!("{}", serde_json::to_string(&report).expect("plain data"));
+        return 0;
+    }
+    let (commands, simulated_us, seeds) = match args.kind {
+        ChildKind::Log => unreachable!("handled above"),
         ChildKind::EndToEnd => {
             let mut scenario = Scenario::load_named("baseline").expect("baseline is shipped");
             scenario.workload.clients = args.clients;

@@ -14,13 +14,18 @@ pub const BATCH_RECORDS: usize = 100;
 pub const VALUE_BYTES: usize = 100;
 pub const DISTINCT_KEYS: usize = 100_000;
 
-/// Produces `records` keyed records over `partitions` partitions of a fresh
-/// cluster and fetches them all back; returns how many were fetched.
-pub fn produce_then_consume(partitions: u32, records: usize) -> usize {
-    assert!(partitions >= 1 && records >= 1);
-    let keys: Vec<Bytes> = (0..DISTINCT_KEYS.min(records))
+/// The distinct keys of a workload of `records` records: its input, which a
+/// timer leaves out (formatting them is not the log's work).
+pub fn keys(records: usize) -> Vec<Bytes> {
+    (0..DISTINCT_KEYS.min(records))
         .map(|i| Bytes::from(format!("account-{i:08}")))
-        .collect();
+        .collect()
+}
+
+/// Produces `records` records keyed from `keys` over `partitions` partitions of
+/// a fresh cluster and fetches them all back; returns how many were fetched.
+pub fn produce_then_consume(partitions: u32, records: usize, keys: &[Bytes]) -> usize {
+    assert!(partitions >= 1 && records >= 1 && !keys.is_empty());
     // A heap-allocated value, so each clone is a real atomic reference-count
     // increment, as with values the simulator's tasks produce.
     let value = Bytes::from(vec![7u8; VALUE_BYTES]);
@@ -28,7 +33,7 @@ pub fn produce_then_consume(partitions: u32, records: usize) -> usize {
     cluster
         .create_topic("bench", TopicConfig::new(partitions), 0)
         .expect("a fresh cluster has no topic `bench`");
-    produce_all(&mut cluster, partitions, records, &keys, &value);
+    produce_all(&mut cluster, partitions, records, keys, &value);
     let consumed = consume_all(&cluster, partitions);
     assert_eq!(consumed, records, "every produced record is fetched back");
     consumed
