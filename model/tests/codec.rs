@@ -120,6 +120,23 @@ fn another_kind_is_refused_by_name() {
     }
 }
 
+/// A kind written with a JSON escape is the same kind: the decoder reads the
+/// envelope's `kind` as JSON text, borrowed when it can be and copied when it
+/// must be unescaped.
+#[test]
+fn an_escaped_kind_is_read_as_the_same_kind() {
+    let alarm = Alarm {
+        account: AccountId(1),
+        version: 1,
+        balance_minor: 0,
+        threshold_minor: 1000,
+    };
+    let plain = String::from_utf8(encode(&alarm)).expect("JSON is UTF-8");
+    assert!(plain.contains(r#""kind":"alarm""#), "{plain}");
+    let escaped = plain.replace(r#""kind":"alarm""#, r#""kind":"\u0061larm""#);
+    assert_eq!(decode::<Alarm>(escaped.as_bytes()), Ok(alarm));
+}
+
 #[test]
 fn a_future_version_is_refused() {
     let bytes = br#"{"v":2,"kind":"event","body":{"whatever":true}}"#;

@@ -122,6 +122,23 @@ struct ChildReport {
     seeds: u64,
 }
 
+impl ChildReport {
+    /// Prints the report, with this process's peak RSS, as the child's one
+    /// JSON line; returns the child's exit code.
+    fn print(cpu_s: f64, wall_s: f64, commands: u64, simulated_us: u64, seeds: u64) -> i32 {
+        let report = ChildReport {
+            cpu_s,
+            wall_s,
+            peak_rss_kib: measure::peak_rss_kib().unwrap_or(0),
+            commands,
+            simulated_us,
+            seeds,
+        };
+        out!("{}", serde_json::to_string(&report).expect("plain data"));
+        0
+    }
+}
+
 /// The small scenario of the sweep figures: the hardened baseline with 100
 /// clients and a 10 s safety phase.
 fn small_scenario() -> Scenario {
@@ -141,18 +158,7 @@ pub fn child(args: BenchChildArgs) -> i32 {
         ChildKind::GroupSim | ChildKind::GroupMock | ChildKind::GroupNoida
     ) {
         return match group_child(args.kind, args.records) {
-            Ok((read, wall_s, cpu_s)) => {
-                let report = ChildReport {
-                    cpu_s,
-                    wall_s,
-                    peak_rss_kib: measure::peak_rss_kib().unwrap_or(0),
-                    commands: read as u64,
-                    simulated_us: 0,
-                    seeds: 0,
-                };
-                out!("{}", serde_json::to_string(&report).expect("plain data"));
-                0
-            }
+            Ok((read, wall_s, cpu_s)) => ChildReport::print(cpu_s, wall_s, read as u64, 0, 0),
             Err(error) => {
                 eprintln!("{error}");
                 crate::commands::EXIT_INTERNAL
@@ -170,16 +176,9 @@ pub fn child(args: BenchChildArgs) -> i32 {
         let wall_before = std::time::Instant::now();
         let records =
             marlow_sim::cluster::bench::produce_then_consume(args.partitions, args.records, &keys);
-        let report = ChildReport {
-            cpu_s: measure::cpu_seconds().unwrap_or(0.0) - cpu_before,
-            wall_s: wall_before.elapsed().as_secs_f64(),
-            peak_rss_kib: measure::peak_rss_kib().unwrap_or(0),
-            commands: records as u64,
-            simulated_us: 0,
-            seeds: 0,
-        };
-        out!("{}", serde_json::to_string(&report).expect("plain data"));
-        return 0;
+        let cpu_s = measure::cpu_seconds().unwrap_or(0.0) - cpu_before;
+        let wall_s = wall_before.elapsed().as_secs_f64();
+        return ChildReport::print(cpu_s, wall_s, records as u64, 0, 0);
     }
     let (commands, simulated_us, seeds) = match args.kind {
         ChildKind::Log => unreachable!("handled above"),
@@ -226,16 +225,14 @@ pub fn child(args: BenchChildArgs) -> i32 {
             unreachable!("handled above")
         }
     };
-    let report = ChildReport {
-        cpu_s: measure::cpu_seconds().unwrap_or(0.0) - cpu_before,
-        wall_s: started.elapsed().as_secs_f64(),
-        peak_rss_kib: measure::peak_rss_kib().unwrap_or(0),
+    let cpu_s = measure::cpu_seconds().unwrap_or(0.0) - cpu_before;
+    ChildReport::print(
+        cpu_s,
+        started.elapsed().as_secs_f64(),
         commands,
         simulated_us,
         seeds,
-    };
-    out!("{}", serde_json::to_string(&report).expect("plain data"));
-    0
+    )
 }
 
 fn run_child(args: &[String]) -> Result<ChildReport, String> {

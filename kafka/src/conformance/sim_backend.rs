@@ -17,6 +17,8 @@ use crate::client::ReadIsolation;
 
 /// Virtual time between two requests.
 const STEP_US: u64 = 1_000;
+/// Records per produce request of `produce_keyed`.
+const KEYED_BATCH_RECORDS: usize = 1_000;
 /// Transaction timeout of the suite's transactional producers (ms).
 const TXN_TIMEOUT_MS: u64 = 60_000;
 /// Bound on join rounds before a group is declared unsettled.
@@ -68,6 +70,20 @@ impl SimBackend {
     fn tick(&mut self) -> u64 {
         self.now_us += STEP_US;
         self.now_us
+    }
+
+    /// One plain produce request of `records` to `topic`/`partition`.
+    fn produce_plain(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        records: Vec<NewRecord>,
+    ) -> Result<(), BackendError> {
+        let now = self.tick();
+        self.cluster
+            .produce(topic, partition, ProduceBatch::plain(records), now)
+            .map_err(rejected)?;
+        Ok(())
     }
 
     fn producer(&mut self, p: ProducerSlot) -> Result<&mut SimProducer, BackendError> {
@@ -186,24 +202,6 @@ fn settled(generations: &[Option<i32>]) -> Option<i32> {
         .iter()
         .all(|g| *g == Some(first))
         .then_some(first)
-}
-
-/// Records per produce request of `produce_keyed`.
-const KEYED_BATCH_RECORDS: usize = 1_000;
-
-impl SimBackend {
-    fn produce_plain(
-        &mut self,
-        topic: &str,
-        partition: u32,
-        records: Vec<NewRecord>,
-    ) -> Result<(), BackendError> {
-        let now = self.tick();
-        self.cluster
-            .produce(topic, partition, ProduceBatch::plain(records), now)
-            .map_err(rejected)?;
-        Ok(())
-    }
 }
 
 fn record(key: Option<&str>, value: Bytes) -> NewRecord {

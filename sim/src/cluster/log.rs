@@ -5,8 +5,8 @@
 //!
 //! The records are stored in fixed-size segments (`segments.rs`) only so that appends never
 //! copy them; nothing else depends on the segments. Retention and compaction (in
-//! `cleaner.rs`) only ever remove records; offsets are assigned once, at append, and never change, so compaction leaves gaps
-//! exactly as Kafka's cleaner does.
+//! `cleaner.rs`) only ever remove records; offsets are assigned once, at append, and never
+//! change, so compaction leaves gaps exactly as Kafka's cleaner does.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -71,10 +71,55 @@ const TRANSACTIONAL: u8 = 4;
 const COMMIT_MARKER: u8 = 8;
 const ABORT_MARKER: u8 = 16;
 
+/// A record's producer fields as stored: id, sequence, epoch and flags, all zero for a
+/// plain producer.
+#[derive(Clone, Copy)]
+struct PackedProducer {
+    producer_id: u64,
+    sequence: u32,
+    epoch: u16,
+    flags: u8,
+}
+
+impl PackedProducer {
+    fn new(meta: Option<ProducerMeta>) -> PackedProducer {
+        let Some(meta) = meta else {
+            return PackedProducer {
+                producer_id: 0,
+                sequence: 0,
+                epoch: 0,
+                flags: 0,
+            };
+        };
+        let transactional = if meta.transactional { TRANSACTIONAL } else { 0 };
+        let sequenced = if meta.sequence.is_some() {
+            HAS_SEQUENCE
+        } else {
+            0
+        };
+        PackedProducer {
+            producer_id: meta.producer_id.0,
+            sequence: meta.sequence.unwrap_or(0),
+            epoch: meta.epoch,
+            flags: HAS_PRODUCER | transactional | sequenced,
+        }
+    }
+
+    /// The same producer `offset` records further on in its batch.
+    fn advanced(self, offset: u32) -> PackedProducer {
+        match self.flags & HAS_SEQUENCE {
+            0 => self,
+            _ => PackedProducer {
+                sequence: self.sequence + offset,
+                ..self
+            },
+        }
+    }
+}
+
 impl Record {
     /// `producer` is `None` for a plain producer's record; `control` is `Some` for a
     /// transaction marker, which has no key, value or headers.
-    #[inline]
     pub(super) fn new(
         offset: u64,
         timestamp_us: u64,
@@ -88,34 +133,46 @@ impl Record {
             control.is_none() || (key.is_none() && value.is_none() && headers.is_empty()),
             "a transaction marker carries no data"
         );
-        let mut flags = match control {
+        let marker = match control {
             None => 0,
             Some(ControlKind::Commit) => COMMIT_MARKER,
             Some(ControlKind::Abort) => ABORT_MARKER,
         };
-        let (mut producer_id, mut sequence, mut epoch) = (0, 0, 0);
-        if let Some(meta) = producer {
-            flags |= HAS_PRODUCER;
-            producer_id = meta.producer_id.0;
-            epoch = meta.epoch;
-            if meta.transactional {
-                flags |= TRANSACTIONAL;
-            }
-            if let Some(seq) = meta.sequence {
-                flags |= HAS_SEQUENCE;
-                sequence = seq;
-            }
-        }
+        let packed = PackedProducer::new(producer);
+        Record::packed(
+            offset,
+            timestamp_us,
+            key,
+            value,
+            headers,
+            PackedProducer {
+                flags: packed.flags | marker,
+                ..packed
+            },
+        )
+    }
+
+    // Inlined so that a batch's append builds each record in place, not in a
+    // call's return slot then copied: measured 5% of the raw log workload.
+    #[inline(always)]
+    fn packed(
+        offset: u64,
+        timestamp_us: u64,
+        key: Option<Bytes>,
+        value: Option<Bytes>,
+        headers: Vec<(String, Bytes)>,
+        producer: PackedProducer,
+    ) -> Record {
         Record {
             offset,
             timestamp_us,
             key,
             value,
             headers: (!headers.is_empty()).then(|| Box::new(headers)),
-            producer_id,
-            sequence,
-            epoch,
-            flags,
+            producer_id: producer.producer_id,
+            sequence: producer.sequence,
+            epoch: producer.epoch,
+            flags: producer.flags,
         }
     }
 
@@ -343,31 +400,24 @@ impl PartitionLog {
         self.advance_clock(now_us);
         let base_offset = self.next_offset;
         // Every record of the batch shares its producer fields but the sequence, so they
-        // are packed once (as `Record::new` packs them).
-        let (producer_id, epoch, flags, base_sequence) = match stamp {
-            None => (0, 0, 0, 0),
-            Some(s) => {
-                let transactional = if s.transactional { TRANSACTIONAL } else { 0 };
-                let flags = HAS_PRODUCER | HAS_SEQUENCE | transactional;
-                (s.producer_id.0, s.epoch, flags, s.base_sequence)
-            }
-        };
+        // are packed once, for the first record.
+        let first = PackedProducer::new(stamp.map(|s| ProducerMeta {
+            producer_id: s.producer_id,
+            epoch: s.epoch,
+            sequence: Some(s.base_sequence),
+            transactional: s.transactional,
+        }));
         for (i, new) in (0u32..).zip(records) {
-            let sequence = match stamp {
-                None => 0,
-                Some(_) => base_sequence + i,
-            };
-            self.push(Record {
-                offset: self.next_offset,
-                timestamp_us: now_us,
-                key: new.key,
-                value: new.value,
-                headers: (!new.headers.is_empty()).then(|| Box::new(new.headers)),
-                producer_id,
-                sequence,
-                epoch,
-                flags,
-            });
+            let offset = self.next_offset;
+            let producer = first.advanced(i);
+            self.push(Record::packed(
+                offset,
+                now_us,
+                new.key,
+                new.value,
+                new.headers,
+                producer,
+            ));
         }
         let ack = ProduceAck {
             base_offset,
@@ -439,7 +489,6 @@ impl PartitionLog {
         self.last_append_us = now_us;
     }
 
-    #[inline]
     fn push(&mut self, record: Record) {
         assert_eq!(
             record.offset, self.next_offset,
@@ -518,6 +567,9 @@ mod tests {
             .expect("a plain batch");
         assert!(log.records().all(|r| r.producer().is_none()));
         assert!(log.records().all(|r| !r.is_transactional_data()));
+        // Equal to a plain record built field by field: nothing unpacked differs.
+        let second = Record::new(1, 10, Some(Bytes::from("k1")), None, Vec::new(), None, None);
+        assert_eq!(log.records().nth(1), Some(&second));
         let at = log.append_marker(ProducerId(9), 1, ControlKind::Abort, 11);
         let marker = log.records().last().expect("the marker");
         assert_eq!(marker.offset, at);

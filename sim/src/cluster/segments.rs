@@ -142,6 +142,21 @@ mod tests {
         }
     }
 
+    /// A later segment is allocated at its full size when its first record
+    /// arrives, so filling it never reallocates (and moves) its records.
+    #[test]
+    fn a_later_segment_starts_at_its_full_size() {
+        let mut segments = even_offsets(SEGMENT_RECORDS + 1);
+        assert_eq!(segments.segments.len(), 2);
+        assert!(segments.segments[1].capacity() >= SEGMENT_RECORDS);
+        let capacity = segments.segments[1].capacity();
+        for i in SEGMENT_RECORDS as u64 + 1..SEGMENT_RECORDS as u64 * 2 {
+            segments.push_back(record(i * 2));
+        }
+        assert_eq!(segments.segments.len(), 2, "the second segment is full");
+        assert_eq!(segments.segments[1].capacity(), capacity, "never regrown");
+    }
+
     #[test]
     fn full_segments_never_grow_past_their_size() {
         let segments = even_offsets(SEGMENT_RECORDS * 3);
